@@ -1,0 +1,185 @@
+"""Command line: parse options, wire the stages, map problems to messages and exit codes.
+
+Exit codes: 0 audited, nothing at or above --fail-on; 1 a finding at or above --fail-on;
+2 a usage or input error (the other inputs are still audited and reported).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from . import __version__
+from .model import SEVERITIES, Error, severity_rank
+
+FORMATS = ["terminal", "json", "jsonl", "markdown", "csv"]
+
+
+def _size(value: str) -> int:
+    v = value.strip().upper().replace(" ", "")
+    mult = 1
+    for suffix, m in (("KB", 1024), ("MB", 1024 ** 2), ("GB", 1024 ** 3), ("K", 1024), ("M", 1024 ** 2), ("B", 1)):
+        if v.endswith(suffix):
+            v, mult = v[: -len(suffix)], m
+            break
+    try:
+        return int(float(v) * mult)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size; write e.g. 10MB or 500KB") from None
+
+
+def _load_auditor(rules_dir: Optional[str]):
+    from .pipeline import Auditor
+    from .rules import RuleError
+    try:
+        return Auditor(Path(rules_dir) if rules_dir else None)
+    except RuleError as e:
+        click.echo(f"auditor: bad rule file: {e}", err=True)
+        sys.exit(2)
+
+
+def _rule_info(auditor) -> dict:
+    info = {r.id: {"rationale": r.rationale, "references": r.references, "description": r.description,
+                   "name": r.name} for r in auditor.rules.rules}
+    for cat, cfg in auditor.rules.page_rules.items():
+        info[f"page.{cat}"] = {"rationale": " ".join(str(cfg["rationale"]).split()),
+                               "references": list(cfg["references"]), "description": cfg["description"]}
+    return info
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="auditor")
+def main():
+    """Find documented red flags in the marketing of stem cell and regenerative-medicine clinics.
+
+    \b
+    Start with:
+      auditor scan samples/            audit local text and HTML files
+      auditor rules                    list the rules
+      auditor rules --check            validate rule files and run their examples
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="terminal", show_default=True,
+              help="Output format: a terminal summary, one JSON report (an array for several inputs), "
+                   "JSON lines (one report per input, in input order), markdown or CSV (one row per finding).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), help="Exit 1 when a finding of this severity or worse exists.")
+@click.option("--include-text", is_flag=True, help="Put each page's audited text in the report.")
+@click.option("--max-size", default="10MB", show_default=True, help="Skip files larger than this (e.g. 50MB).")
+@click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
+              help="Bytes that are not UTF-8: report the position and skip (strict), or decode with U+FFFD.")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
+              help="A folder of rule files to use instead of the bundled rules.")
+def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, rules_dir):
+    """Audit local files: .txt (UTF-8), .html/.htm, folders (recursively), .warc.gz, or - for stdin.
+
+    \b
+    Examples:
+      auditor scan samples/
+      auditor scan --format jsonl page1.txt page2.html > reports.jsonl
+      auditor scan --format markdown --output report.md clinic.html
+      curl -s https://example.com | auditor scan -
+    """
+    from .report import FORMATTERS
+    from .sources import ReadOptions, iter_inputs
+
+    opts = ReadOptions(max_bytes=_size(max_size), encoding_errors=encoding_errors)
+    auditor = _load_auditor(rules_dir)
+    state = {"errors": 0, "worst": -1}
+
+    def reports():
+        for item in iter_inputs(list(paths), opts):
+            if isinstance(item, Error):
+                state["errors"] += 1
+                click.echo(f"auditor: {item.reason}", err=True)
+                yield auditor.site(item.target, [], [item])
+                continue
+            if isinstance(item, tuple) and item[0] == "warc":
+                yield from _warc_reports(auditor, item[1], include_text, state)
+                continue
+            page = auditor.page(item, include_text=include_text)
+            for f in page.findings:
+                state["worst"] = max(state["worst"], severity_rank(f.severity))
+            yield auditor.site(item.target if item.target != item.url else item.url, [page])
+
+    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        FORMATTERS[fmt](reports(), out, _rule_info(auditor))
+    finally:
+        if output:
+            out.close()
+    if state["errors"]:
+        sys.exit(2)
+    if fail_on and state["worst"] >= severity_rank(fail_on):
+        sys.exit(1)
+
+
+def _warc_reports(auditor, path, include_text, state):
+    try:
+        from .warc import read_documents
+    except ImportError:
+        err = Error(str(path), f"{path}: WARC input needs the crawler extras (pip install warcio)")
+        state["errors"] += 1
+        click.echo(f"auditor: {err.reason}", err=True)
+        yield auditor.site(str(path), [], [err])
+        return
+    pages, errors = [], []
+    for item in read_documents(path):
+        if isinstance(item, Error):
+            errors.append(item)
+            continue
+        page = auditor.page(item, include_text=include_text)
+        for f in page.findings:
+            state["worst"] = max(state["worst"], severity_rank(f.severity))
+        pages.append(page)
+    yield auditor.site(str(path), pages, errors)
+
+
+@main.command()
+@click.option("--check", "check", is_flag=True, help="Validate the rule files and run every rule's examples.")
+@click.argument("rules_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--category", help="Only rules of this category.")
+def rules(check, rules_dir, category):
+    """List the rules (id, category, severity, description), or --check a folder of rule files.
+
+    \b
+    Examples:
+      auditor rules
+      auditor rules --check              check the bundled rules
+      auditor rules --check my-rules/    check your own rule files
+    """
+    from .checks import run_examples
+    from .rules import RuleError, load_rules
+
+    try:
+        rs = load_rules(Path(rules_dir) if rules_dir else None)
+        from .pipeline import Auditor
+        auditor = Auditor(ruleset=rs)
+    except RuleError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    if not check:
+        for r in rs.rules:
+            if category and r.category != category:
+                continue
+            click.echo(f"{r.id:36} {r.category:20} {r.severity:8} {r.description}")
+        for cat, cfg in rs.page_rules.items():
+            if not category or category == cat:
+                click.echo(f"{'page.' + cat:36} {cat:20} {cfg['severity']:8} {cfg['description']}")
+        return
+    failures, total = run_examples(auditor, category)
+    for msg in failures:
+        click.echo(msg)
+    n_rules = len([r for r in rs.rules if not category or r.category == category])
+    click.echo(f"{len(rs.files)} files, {n_rules} rules, {total} examples: "
+               f"{total - len(failures)} passed, {len(failures)} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,404 @@
+"""Analyse one page's text: match the rules, weigh the context, and return plain findings.
+
+The flow inside a page:
+1. spaCy (blank English + lookup lemmas + sentence bounds) tokenises the text once;
+2. one Matcher finds every rule target, one every context trigger and terminator, one the
+   co-occurrence conditions (`with` / `without`) and one the disclosures (mitigations);
+3. the ConText step decides, per target, whether a trigger in its sentence governs it (direction,
+   token distance, no terminator between), or whether a warning lead-in governs its whole block;
+4. governed targets become `Suppressed` (with the cue), the rest `Finding`s; page-level findings
+   (many-conditions, missing-risk-disclosure) are judged last from the page as a whole.
+
+The engine knows nothing of files, HTTP or output formats.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from spacy.matcher import Matcher, PhraseMatcher
+
+from .model import Block, Cue, Finding, Mitigation, Page, Suppressed, severity_rank
+from .nlp import build_nlp, lemmatizer
+from .patterns import PatternError, compile_phrase
+from .rules import Rule, RuleError, RuleSet
+
+SUPPRESSING = ("negated", "hedged", "hypothetical", "question", "attributed", "warning")
+BULLET = re.compile(r"^\s*(?:[-–—•*▪◦●‣]|\d{1,2}[.)])\s+")
+
+
+@dataclass
+class Analysis:
+    findings: list[Finding] = field(default_factory=list)
+    suppressed: list[Suppressed] = field(default_factory=list)
+    mitigations: list[Mitigation] = field(default_factory=list)
+    signals: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Mod:
+    category: str
+    direction: str
+    scope: int
+    start: int
+    end: int
+    text: str
+    char: tuple
+
+
+class Engine:
+    """Compiled rules plus the shared pipeline; build once per process, call analyse() per page."""
+
+    def __init__(self, ruleset: RuleSet):
+        self.rs = ruleset
+        self.nlp = build_nlp()
+        self.lem = lemmatizer(self.nlp)
+        vocab = self.nlp.vocab
+        self.targets = Matcher(vocab)
+        self.aux = Matcher(vocab)
+        self.context = Matcher(vocab)
+        self.mitigate = Matcher(vocab)
+        self.rules: list[Rule] = list(ruleset.rules)
+        self.mit_rules: list[Rule] = list(ruleset.mitigations)
+        self._with: dict[int, list[str]] = {}
+        self._without: dict[int, list[str]] = {}
+        for i, r in enumerate(self.rules):
+            self._add(self.targets, f"R{i}", r.patterns, r.path, r.pattern_lines, greedy="LONGEST")
+        for i, r in enumerate(self.mit_rules):
+            self._add(self.mitigate, f"M{i}", r.patterns, r.path, r.pattern_lines, greedy="LONGEST")
+        self.triggers = list(ruleset.triggers)
+        for i, t in enumerate(self.triggers):
+            self._add(self.context, f"T{i}", t.phrases, t.path, t.pattern_lines, greedy="LONGEST")
+        for j, (term, path, line) in enumerate(ruleset.terminators):
+            self._add(self.context, "TERM", [term], path, [line])
+        self._compile_aux()
+        self._compile_lexicons()
+        self.sc = ruleset.scoring
+
+    # -- compiling ---------------------------------------------------------------------------
+    def _tokenize(self, s: str) -> list[str]:
+        return [t.text for t in self.nlp.tokenizer(s) if not t.is_space]
+
+    def compile(self, pattern, path="", line=0):
+        if isinstance(pattern, list):
+            return [dict(t) for t in pattern]
+        try:
+            return compile_phrase(pattern, self._tokenize, self.lem.lemma, self.rs.lexicons)
+        except PatternError as e:
+            raise RuleError(path, line, str(e)) from None
+
+    def _add(self, matcher, key, patterns, path, lines, greedy=None):
+        compiled = []
+        for p, ln in zip(patterns, lines or [0] * len(patterns)):
+            cp = self.compile(p, path, ln)
+            try:
+                probe = Matcher(self.nlp.vocab)
+                probe.add("x", [cp])
+            except Exception as e:  # spaCy's own validation of a raw token pattern
+                raise RuleError(path, ln, f"bad token pattern: {str(e).splitlines()[0]}") from None
+            compiled.append(cp)
+        if greedy:
+            matcher.add(key, compiled, greedy=greedy)
+        else:
+            matcher.add(key, compiled)
+
+    def _compile_aux(self):
+        for i, r in enumerate(self.rules):
+            w, wo = r.with_, r.without
+            if w:
+                self._add(self.aux, f"W{i}", w, r.path, [r.line] * len(w))
+                self._with[i] = w
+            if wo:
+                self._add(self.aux, f"X{i}", wo, r.path, [r.line] * len(wo))
+                self._without[i] = wo
+        voice = self.rs.scoring.get("voice", {})
+        for name, pats in (voice.get("patterns") or {}).items():
+            self._add(self.aux, f"V:{name}", pats, self.rs.scoring.get("__path__", ""), None)
+        page = self.rs.page_rules
+        for cat, cfg in page.items():
+            for key in ("risk_terms", "treat_terms", "not_offered"):
+                if cfg.get(key):
+                    self._add(self.aux, f"P:{cat}:{key}", cfg[key], cfg["__path__"], None)
+
+    def _compile_lexicons(self):
+        self.conditions = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        self.condition_group: dict[str, str] = {}
+        groups = self.rs.lexicons.get("conditions")
+        if isinstance(groups, dict):
+            for group, terms in groups.items():
+                docs = [self.nlp.make_doc(t) for t in terms]
+                self.conditions.add(f"C:{group}", docs)
+
+    # -- analysis ----------------------------------------------------------------------------
+    def doc(self, text: str):
+        return self.nlp(text)
+
+    def analyse(self, page: Page, doc=None, assume_voice: bool = False) -> Analysis:
+        text = page.text
+        doc = doc if doc is not None else self.nlp(text)
+        strings = self.nlp.vocab.strings
+        n = len(doc)
+        sent_of = [0] * n
+        sents = []
+        for si, s in enumerate(doc.sents):
+            sents.append((s.start, s.end))
+            for k in range(s.start, s.end):
+                sent_of[k] = si
+
+        # context triggers and terminators
+        mods_by_sent: dict[int, list[_Mod]] = {}
+        terms_by_sent: dict[int, list[int]] = {}
+        pseudo: list[tuple[int, int]] = []
+        raw_mods = []
+        for key, s, e in self.context(doc):
+            k = strings[key]
+            if k == "TERM":
+                terms_by_sent.setdefault(sent_of[s], []).append(s)
+                continue
+            t = self.triggers[int(k[1:])]
+            if t.category == "pseudo":
+                pseudo.append((s, e))
+                continue
+            raw_mods.append((t, s, e))
+        for t, s, e in raw_mods:
+            if any(ps <= s and e <= pe for ps, pe in pseudo):
+                continue
+            span = doc[s:e]
+            mods_by_sent.setdefault(sent_of[s], []).append(
+                _Mod(t.category, t.direction, t.max_scope, s, e, span.text, (span.start_char, span.end_char)))
+        for v in terms_by_sent.values():
+            v.sort()
+
+        # co-occurrence conditions and voice signals
+        aux_by_key: dict[str, list[tuple[int, int]]] = {}
+        for key, s, e in self.aux(doc):
+            aux_by_key.setdefault(strings[key], []).append((s, e))
+        signals = self._signals(doc, aux_by_key)
+        if assume_voice:
+            signals["voice"] = True
+
+        # blocks: which block each token sits in, and which blocks a warning lead-in governs
+        blocks = page.blocks or _line_blocks(text)
+        block_starts = [b.start for b in blocks]
+        warned = self._warned_blocks(doc, blocks, mods_by_sent, sents)
+
+        def block_of(char):
+            return max(0, bisect.bisect_right(block_starts, char) - 1)
+
+        out = Analysis(signals=signals)
+        candidates = []
+        for key, s, e in self.targets(doc):
+            ri = int(strings[key][1:])
+            candidates.append((ri, s, e))
+        candidates.sort(key=lambda c: (c[1], -(c[2] - c[1])))
+        for ri, s, e in candidates:
+            rule = self.rules[ri]
+            si = sent_of[s]
+            ss, se = sents[si]
+            if ri in self._with and not _any_in(aux_by_key.get(f"W{ri}"), ss, se):
+                continue
+            if ri in self._without and _any_in(aux_by_key.get(f"X{ri}"), ss, se):
+                continue
+            if "voice" in rule.requires and not signals["voice"]:
+                continue
+            span = doc[s:e]
+            sent = doc[ss:se]
+            bi = block_of(span.start_char)
+            region = blocks[bi].region if blocks else "main"
+            cue = self._governing(rule, s, e, si, mods_by_sent, terms_by_sent, doc, sents)
+            if cue is None and "warning" not in rule.ignore and bi in warned:
+                cue = warned[bi]
+            sentence_text = sent.text.strip()
+            if cue is not None:
+                out.suppressed.append(Suppressed(rule.id, rule.category, span.text, sentence_text,
+                                                 span.start_char, span.end_char, cue.category, cue))
+                continue
+            weighed = [Cue(m.category, m.text, m.direction, *m.char) for m in mods_by_sent.get(si, [])
+                       if m.category not in SUPPRESSING or m.category in rule.ignore]
+            out.findings.append(Finding(
+                rule=rule.id, category=rule.category, severity=rule.severity, confidence=rule.confidence,
+                text=span.text, sentence=sentence_text, start=span.start_char, end=span.end_char,
+                cues=weighed, region=region, note=f"pattern of {rule.id} matched"))
+        out.findings = _dedupe(out.findings)
+        out.suppressed = _dedupe(out.suppressed)
+        out.mitigations = self._mitigations(doc, sent_of, sents, mods_by_sent)
+        out.findings += self._page_level(page, doc, out, sent_of, sents, mods_by_sent, aux_by_key, warned,
+                                         block_of, signals)
+        out.findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.category))
+        return out
+
+    def _governing(self, rule, s, e, si, mods_by_sent, terms_by_sent, doc, sents) -> Optional[Cue]:
+        """The first context trigger that governs tokens s..e, ConText-style, or None."""
+        terms = terms_by_sent.get(si, [])
+        for m in mods_by_sent.get(si, []):
+            if m.category not in SUPPRESSING or m.category in rule.ignore:
+                continue
+            if m.start < e and s < m.end:   # a cue inside the claim is part of the claim
+                continue
+            if m.direction in ("forward", "bidirectional") and m.end <= s:
+                if s - m.end <= m.scope and not any(m.end <= t < s for t in terms):
+                    return Cue(m.category, m.text, m.direction, *m.char)
+            if m.direction in ("backward", "bidirectional") and m.start >= e:
+                if m.start - e <= m.scope and not any(e <= t < m.start for t in terms):
+                    return Cue(m.category, m.text, m.direction, *m.char)
+        if "question" not in rule.ignore:
+            ss, se = sents[si]
+            last = next((doc[k] for k in range(se - 1, ss - 1, -1) if not doc[k].is_space), None)
+            if last is not None and last.text.endswith("?"):
+                return Cue("question", "?", "none", last.idx, last.idx + len(last.text))
+        return None
+
+    def _warned_blocks(self, doc, blocks, mods_by_sent, sents) -> dict[int, Cue]:
+        """Blocks governed by a warning lead-in ("Red Flags to Watch For", "Be wary of clinics that:")."""
+        if not blocks:
+            return {}
+        lead_cues = {}
+        for si, mods in mods_by_sent.items():
+            for m in mods:
+                if m.category == "warning":
+                    lead_cues.setdefault(m.char[0], m)
+        if not lead_cues:
+            return {}
+        text = doc.text
+        starts = sorted(lead_cues)
+        out: dict[int, Cue] = {}
+        i = 0
+        while i < len(blocks):
+            b = blocks[i]
+            j = bisect.bisect_left(starts, b.start)
+            if j < len(starts) and starts[j] < b.end:
+                body = text[b.start:b.end].strip()
+                words = len(body.split())
+                is_lead = body.endswith(":") or (b.kind == "heading") or (words <= 10 and body[-1:] not in ".!")
+                if is_lead:
+                    m = lead_cues[starts[j]]
+                    cue = Cue("warning", body[:120], "forward", m.char[0], m.char[1])
+                    k = i + 1
+                    while k < len(blocks):
+                        nb = blocks[k]
+                        nbody = text[nb.start:nb.end].strip()
+                        if not nbody:
+                            k += 1
+                            continue
+                        item = nb.kind == "item" or BULLET.match(nbody) or (
+                            len(nbody.split()) <= 12 and nbody[-1:] not in ".:")
+                        lead2 = (nbody.endswith(":") and bisect.bisect_left(starts, nb.start) < len(starts)
+                                 and starts[bisect.bisect_left(starts, nb.start)] < nb.end)
+                        if not (item or lead2) or k - i > 15:
+                            break
+                        out.setdefault(k, cue)
+                        k += 1
+            i += 1
+        return out
+
+    def _signals(self, doc, aux_by_key) -> dict:
+        voice_cfg = self.rs.scoring.get("voice", {})
+        counts = {name: len(aux_by_key.get(f"V:{name}", [])) for name in (voice_cfg.get("patterns") or {})}
+        weights = voice_cfg.get("weights", {})
+        value = sum(counts[k] * float(weights.get(k, 1)) for k in counts)
+        return {"voice_counts": counts, "voice_value": value,
+                "voice": value >= float(voice_cfg.get("threshold", 3))}
+
+    def _mitigations(self, doc, sent_of, sents, mods_by_sent) -> list[Mitigation]:
+        out, seen = [], set()
+        for key, s, e in sorted(self.mitigate(doc), key=lambda m: m[1]):
+            r = self.mit_rules[int(self.nlp.vocab.strings[key][1:])]
+            span = doc[s:e]
+            norm = (r.id, span.text.lower())
+            if norm in seen:
+                continue
+            seen.add(norm)
+            out.append(Mitigation(r.id, r.name, span.text, span.start_char, span.end_char))
+        return out
+
+    def _page_level(self, page, doc, out, sent_of, sents, mods_by_sent, aux_by_key, warned, block_of,
+                    signals) -> list[Finding]:
+        res = []
+        pr = self.rs.page_rules
+        cfg = pr.get("many-conditions")
+        if cfg:
+            f = self._many_conditions(cfg, doc, sent_of, sents, mods_by_sent, aux_by_key, warned, block_of,
+                                      signals)
+            if f:
+                res.append(f)
+        cfg = pr.get("missing-risk-disclosure")
+        if cfg and signals["voice"]:
+            risk = aux_by_key.get("P:missing-risk-disclosure:risk_terms")
+            promotes = len(out.findings) >= int(cfg.get("min_findings", 1))
+            if promotes and not risk:
+                res.append(Finding(
+                    rule="page.missing-risk-disclosure", category="missing-risk-disclosure",
+                    severity=cfg["severity"], confidence=float(cfg.get("confidence", 0.6)),
+                    text="(no mention of risks, side effects or complications)", sentence=None,
+                    start=None, end=None, note=(f"page promotes a treatment ({len(out.findings)} claims, "
+                                                f"clinic voice {signals['voice_value']:.0f}) and never "
+                                                "mentions risks, side effects or complications")))
+        return res
+
+    def _many_conditions(self, cfg, doc, sent_of, sents, mods_by_sent, aux_by_key, warned, block_of, signals):
+        if "voice" in cfg.get("requires", []) and not signals["voice"]:
+            return None
+        strings = self.nlp.vocab.strings
+        treat = aux_by_key.get("P:many-conditions:treat_terms", [])
+        notoff = aux_by_key.get("P:many-conditions:not_offered", [])
+        groups: dict[str, list[str]] = {}
+        for key, s, e in self.conditions(doc):
+            si = sent_of[s]
+            ss, se = sents[si]
+            if any(m.category in SUPPRESSING for m in mods_by_sent.get(si, [])):
+                continue
+            if _any_in(notoff, ss, se):
+                continue
+            bi = block_of(doc[s].idx)
+            if bi in warned:
+                continue
+            # a condition counts when its sentence speaks of treating it, or it sits in a list
+            # whose lead-in does
+            if not _any_in(treat, ss, se) and not _any_in(treat, max(0, ss - 60), ss):
+                continue
+            g = strings[key][2:]
+            groups.setdefault(g, [])
+            t = doc[s:e].text
+            if t.lower() not in (x.lower() for x in groups[g]):
+                groups[g].append(t)
+        need = int(cfg.get("min_groups", 3))
+        if len(groups) < need:
+            return None
+        listing = "; ".join(f"{g}: {', '.join(v[:4])}" for g, v in sorted(groups.items()))
+        return Finding(rule="page.many-conditions", category="many-conditions", severity=cfg["severity"],
+                       confidence=float(cfg.get("confidence", 0.7)), text=listing, sentence=None, start=None,
+                       end=None, note=f"conditions from {len(groups)} unrelated disease groups offered for "
+                                      f"treatment (threshold {need})")
+
+
+def _any_in(spans, ss, se) -> bool:
+    return bool(spans) and any(ss <= s and e <= se for s, e in spans)
+
+
+def _line_blocks(text: str) -> list[Block]:
+    blocks, pos = [], 0
+    for line in text.split("\n"):
+        end = pos + len(line)
+        if line.strip():
+            blocks.append(Block(pos, end, "item" if BULLET.match(line) else "para"))
+        pos = end + 1
+    return blocks
+
+
+def _dedupe(items):
+    """Overlapping matches of one category keep the most severe, then the longest."""
+    items = sorted(items, key=lambda f: (f.start, -(f.end - f.start)))
+    kept = []
+    for f in items:
+        clash = None
+        for k in kept[-8:]:
+            if k.category == f.category and f.start < k.end and k.start < f.end:
+                clash = k
+                break
+        if clash is None:
+            kept.append(f)
+        elif hasattr(f, "severity") and severity_rank(f.severity) > severity_rank(clash.severity):
+            kept[kept.index(clash)] = f
+    return kept

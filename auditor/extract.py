@@ -1,0 +1,138 @@
+"""Turn a Document into a Page: the visible text, cut into blocks that no sentence may cross.
+
+Plain text is audited exactly as it is (offsets index the file's content). HTML gives the title,
+the meta description and the visible body text; scripts, styles, comments and hidden elements
+are left out, and every block element (p, li, headings, td, dt/dd, a div or section holding text
+directly, br) ends a segment. Blocks are joined by a blank line, so offsets index `Page.text`.
+Each block knows its region (header, nav, main, footer), so a finding can say where it stood.
+"""
+from __future__ import annotations
+
+import re
+
+from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
+
+from .model import Block, Document, Page
+
+SKIP = {"script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed",
+        "head", "select", "option", "button", "input", "textarea", "map", "audio", "video", "picture"}
+BLOCK = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "dt", "dd", "div", "section",
+         "article", "main", "header", "footer", "nav", "aside", "blockquote", "pre", "ul", "ol", "dl",
+         "table", "tr", "tbody", "thead", "tfoot", "form", "fieldset", "figure", "figcaption", "address",
+         "details", "summary", "caption", "hr", "body", "html", "center", "legend", "label"}
+HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6", "summary", "caption", "legend"}
+ITEMS = {"li", "dt", "dd", "td", "th"}
+REGION_TAGS = {"header": "header", "nav": "nav", "footer": "footer", "aside": "nav"}
+REGION_ROLES = {"banner": "header", "navigation": "nav", "contentinfo": "footer", "complementary": "nav"}
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_WS = re.compile(r"\s+")
+
+
+def _hidden(tag: Tag) -> bool:
+    if tag.has_attr("hidden") or tag.get("aria-hidden") == "true":
+        return True
+    style = tag.get("style")
+    return bool(style and _HIDDEN_STYLE.search(style))
+
+
+def _region(tag: Tag, inherited: str) -> str:
+    if tag.name in REGION_TAGS:
+        return REGION_TAGS[tag.name]
+    role = tag.get("role")
+    if isinstance(role, str) and role in REGION_ROLES:
+        return REGION_ROLES[role]
+    return inherited
+
+
+class _Builder:
+    def __init__(self):
+        self.parts: list[str] = []
+        self.blocks: list[Block] = []
+        self.pos = 0
+        self.buf: list[str] = []
+        self.kind = "para"
+        self.region = "main"
+
+    def add_block(self, text: str, kind: str, region: str):
+        text = _WS.sub(" ", text).strip()
+        if not text:
+            return
+        if self.parts:
+            self.parts.append("\n\n")
+            self.pos += 2
+        self.blocks.append(Block(self.pos, self.pos + len(text), kind, region))
+        self.parts.append(text)
+        self.pos += len(text)
+
+    def flush(self):
+        if self.buf:
+            self.add_block("".join(self.buf), self.kind, self.region)
+        self.buf = []
+
+    def walk(self, node: Tag, kind: str, region: str):
+        for child in node.children:
+            if isinstance(child, (Comment, Doctype, ProcessingInstruction)):
+                continue
+            if isinstance(child, NavigableString):
+                if not self.buf:
+                    self.kind, self.region = kind, region
+                self.buf.append(str(child))
+                continue
+            if not isinstance(child, Tag):
+                continue
+            name = child.name.lower() if child.name else ""
+            if name in SKIP or _hidden(child):
+                continue
+            if name == "br":
+                self.flush()
+                continue
+            if name in BLOCK:
+                self.flush()
+                ckind = "heading" if name in HEADINGS else "item" if name in ITEMS else kind if name in (
+                    "span",) else "para"
+                self.walk(child, ckind, _region(child, region))
+                self.flush()
+            else:
+                self.walk(child, kind, _region(child, region))
+
+
+def html_to_page(html: str, url: str) -> Page:
+    soup = BeautifulSoup(html, "lxml")
+    b = _Builder()
+    title = None
+    if soup.title and soup.title.string:
+        title = _WS.sub(" ", soup.title.get_text()).strip() or None
+    if title:
+        b.add_block(title, "title", "header")
+    for m in soup.find_all("meta"):
+        name = (m.get("name") or m.get("property") or "").lower()
+        if name in ("description", "og:description") and m.get("content"):
+            b.add_block(m["content"], "meta", "header")
+            break
+    body = soup.body or soup
+    b.walk(body, "para", "main")
+    b.flush()
+    return Page(url=url, text="".join(b.parts), blocks=b.blocks, title=title)
+
+
+def text_to_page(text: str, url: str) -> Page:
+    """Plain text: one block per line (blocks are computed by the engine from the lines)."""
+    title = next((ln.strip() for ln in text.splitlines() if ln.strip()), None)
+    return Page(url=url, text=text, blocks=[], title=title[:200] if title else None)
+
+
+def looks_like_html(text: str) -> bool:
+    head = text[:2048].lstrip().lower()
+    return head.startswith(("<!doctype html", "<html")) or ("<body" in head and "</" in head)
+
+
+def extract(doc: Document, text: str) -> Page:
+    if doc.content_type == "text/html":
+        page = html_to_page(text, doc.url)
+    else:
+        page = text_to_page(text, doc.url)
+    page.meta = {k: v for k, v in {
+        "status": doc.status, "fetched_at": doc.fetched_at, "sha256": doc.sha256,
+        "warc_record_id": doc.warc_record_id, "content_type": doc.content_type,
+        "redirects": doc.redirects or None}.items() if v is not None}
+    return page

@@ -1,0 +1,62 @@
+"""The shared pipeline: Document -> Page -> analysis -> scored PageResult -> SiteReport.
+
+`scan`, `audit` and `batch` differ only in how they acquire documents; all of them call
+`Auditor.page()` and `Auditor.site()`. The engine (and spaCy) is built once per process.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Optional
+
+from . import __version__
+from .engine import Engine
+from .extract import extract
+from .model import Document, Error, PageResult, SiteReport
+from .rules import RuleSet, load_rules
+from .score import band, fingerprint, score_findings
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class Auditor:
+    def __init__(self, rules_dir: Optional[Path] = None, ruleset: Optional[RuleSet] = None):
+        self.rules = ruleset or load_rules(rules_dir)
+        self.engine = Engine(self.rules)
+        self.weights = {r.id: r.weight for r in self.rules.rules if r.weight}
+
+    @property
+    def tool(self) -> dict:
+        return {"name": "auditor", "version": __version__, "rules_version": self.rules.version}
+
+    def page(self, doc: Document, include_text: bool = False) -> PageResult:
+        text = doc.text if doc.text is not None else doc.content.decode("utf-8", "replace")
+        pg = extract(doc, text)
+        an = self.engine.analyse(pg)
+        score, breakdown = score_findings(an.findings, an.mitigations, self.rules.scoring, self.weights)
+        breakdown["voice"] = an.signals.get("voice_counts")
+        return PageResult(url=pg.url, title=pg.title, score=score, band=band(score, self.rules.scoring),
+                          findings=an.findings, suppressed=an.suppressed, mitigations=an.mitigations,
+                          breakdown=breakdown, meta=pg.meta, text=pg.text if include_text else None)
+
+    def site(self, target: str, pages: list[PageResult], errors: Iterable[Error] = ()) -> SiteReport:
+        """A site's score is the page formula applied to its distinct claims, pooled across pages:
+        a footer repeated on forty pages is one claim."""
+        pooled, seen = [], set()
+        for p in pages:
+            for f in p.findings:
+                fp = fingerprint(f)
+                if fp not in seen:
+                    seen.add(fp)
+                    pooled.append(f)
+        mits = [m for p in pages for m in p.mitigations]
+        if len(pages) == 1:
+            score = pages[0].score
+        else:
+            import copy
+            score, _ = score_findings([copy.copy(f) for f in pooled], [copy.copy(m) for m in mits],
+                                      self.rules.scoring, self.weights)
+        return SiteReport(target=target, audited_at=now_iso(), score=score, band=band(score, self.rules.scoring),
+                          pages=pages, errors=list(errors), tool=self.tool)

@@ -1,0 +1,124 @@
+"""The built-in formatters: terminal summary, json, jsonl, markdown and csv."""
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from typing import Iterable, TextIO
+
+from ..model import SEVERITIES, SiteReport
+from . import formatter
+
+BAND_READING = {
+    "low": "few or no documented red flags",
+    "moderate": "some red flags; read the findings",
+    "high": "many red flags, several serious",
+    "severe": "pervasive, serious red flags",
+}
+
+
+@formatter("json")
+def to_json(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
+    items = [r.to_dict() for r in reports]
+    json.dump(items[0] if len(items) == 1 else items, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+@formatter("jsonl")
+def to_jsonl(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
+    for r in reports:
+        out.write(json.dumps(r.to_dict(), ensure_ascii=False))
+        out.write("\n")
+        out.flush()
+
+
+CSV_FIELDS = ["target", "page", "category", "rule", "severity", "confidence", "points", "start", "end",
+              "region", "text", "sentence"]
+
+
+@formatter("csv")
+def to_csv(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
+    w = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in reports:
+        for p in r.pages:
+            for f in p.findings:
+                w.writerow({"target": r.target, "page": p.url, "category": f.category, "rule": f.rule,
+                            "severity": f.severity, "confidence": f.confidence, "points": f.points,
+                            "start": f.start, "end": f.end, "region": f.region, "text": f.text,
+                            "sentence": f.sentence or ""})
+        out.flush()
+
+
+def _md(s: str) -> str:
+    return (s or "").replace("|", "\\|").replace("\n", " ").strip()
+
+
+@formatter("markdown")
+def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
+    for r in reports:
+        out.write(f"# Audit of {r.target}\n\n")
+        out.write(f"**Score {r.score:g}/100, band {r.band}**: {BAND_READING[r.band]}.  \n")
+        out.write(f"Audited {r.audited_at} with auditor {r.tool.get('version')} "
+                  f"(rules {r.tool.get('rules_version')}).\n\n")
+        for e in r.errors:
+            out.write(f"> **Error** {e.target}: {e.reason}\n\n")
+        for p in r.pages:
+            if len(r.pages) > 1:
+                out.write(f"## Page {p.url} (score {p.score:g})\n\n")
+            meta = [f"{k}: `{p.meta[k]}`" for k in ("status", "fetched_at", "sha256", "warc_record_id") if p.meta.get(k)]
+            if meta:
+                out.write("; ".join(meta) + "\n\n")
+            by_cat: dict = {}
+            for f in p.findings:
+                by_cat.setdefault(f.category, []).append(f)
+            if not by_cat:
+                out.write("No red flags found.\n\n")
+            for cat, fs in sorted(by_cat.items(), key=lambda kv: -max(SEVERITIES.index(f.severity) for f in kv[1])):
+                out.write(f"### {cat} ({len(fs)})\n\n")
+                for f in fs:
+                    info = rules.get(f.rule, {})
+                    where = f"chars {f.start}-{f.end}" if f.start is not None else "page-level"
+                    out.write(f"- **{f.severity}** `{f.rule}` ({where}, confidence {f.confidence:g}, "
+                              f"{f.points:g} points): \"{_md(f.text)}\"\n")
+                    if f.sentence and f.sentence != f.text:
+                        out.write(f"  - sentence: {_md(f.sentence)}\n")
+                    if f.note and f.start is None:
+                        out.write(f"  - why: {_md(f.note)}\n")
+                    if info.get("rationale"):
+                        out.write(f"  - rationale: {_md(info['rationale'])}\n")
+                    for ref in info.get("references", [])[:2]:
+                        out.write(f"  - reference: {ref}\n")
+                out.write("\n")
+            if p.mitigations:
+                out.write("### Disclosures found\n\n")
+                for m in p.mitigations:
+                    out.write(f"- {m.kind}: \"{_md(m.text)}\"\n")
+                out.write("\n")
+            if p.suppressed:
+                out.write("### Dismissed matches (context)\n\n")
+                for s in p.suppressed:
+                    cue = f" (cue: \"{_md(s.cue.text)}\")" if s.cue else ""
+                    out.write(f"- {s.category}: \"{_md(s.text)}\", {s.reason}{cue}\n")
+                out.write("\n")
+        out.flush()
+
+
+@formatter("terminal")
+def to_terminal(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
+    for r in reports:
+        counts = Counter(f.category for f in r.findings())
+        out.write(f"{r.target}: score {r.score:g} ({r.band}), {sum(counts.values())} findings")
+        if counts:
+            out.write(": " + ", ".join(f"{c} {n}" for c, n in counts.most_common()))
+        out.write("\n")
+        for e in r.errors:
+            out.write(f"  error: {e.reason}\n")
+        for p in r.pages:
+            for f in sorted(p.findings, key=lambda f: -SEVERITIES.index(f.severity)):
+                where = f"@{f.start}" if f.start is not None else "page"
+                snippet = f.text if len(f.text) <= 90 else f.text[:87] + "..."
+                out.write(f"  {f.severity:8} {f.rule:32} {where:>7}  {snippet}\n")
+            if p.suppressed:
+                out.write(f"  ({len(p.suppressed)} matches dismissed by context; --format markdown lists them)\n")
+        out.flush()

@@ -1,0 +1,92 @@
+"""Turn findings and disclosures into a 0-100 score and a band, every point accounted for.
+
+    points(finding)  = severity_points[severity] x confidence x decay^n
+                       (n = how many findings of the same category scored before it, most
+                        severe first; the same claim repeated word for word adds nothing)
+    category total   = min(sum of its points, category_cap x severity_points[category's worst])
+    disclosures      = min(points_each x distinct kinds found, cap)
+    score            = clamp(sum of category totals + page-level points - disclosures, 0, 100)
+
+The weights come from the rule data (rules/scoring.yml), not from code. Each Finding and
+Mitigation gets the points it contributed, and the page's breakdown records the totals.
+"""
+from __future__ import annotations
+
+import re
+
+from .model import BANDS, Finding, Mitigation, severity_rank
+
+_WS = re.compile(r"\W+")
+
+
+def fingerprint(f: Finding) -> str:
+    """Rule plus normalised evidence: the same claim wherever (and on whichever page) it stands."""
+    return f"{f.rule}|{_WS.sub(' ', (f.text or '').lower()).strip()}"
+
+
+def band(score: float, scoring: dict) -> str:
+    th = scoring.get("bands", {})
+    b = "low"
+    for name in BANDS[1:]:
+        if score >= float(th.get(name, 101)):
+            b = name
+    return b
+
+
+def score_findings(findings: list[Finding], mitigations: list[Mitigation], scoring: dict,
+                   weights: dict | None = None) -> tuple[float, dict]:
+    """Set .points on each finding and mitigation; return (score, breakdown)."""
+    sev_pts = scoring["severity_points"]
+    decay = float(scoring.get("repeat_decay", 0.5))
+    cap_factor = float(scoring.get("category_cap", 2.0))
+    page_pts = scoring.get("page_points", {})
+    weights = weights or {}
+    by_cat: dict[str, list[Finding]] = {}
+    for f in findings:
+        f.points = 0.0
+        by_cat.setdefault(f.category, []).append(f)
+    breakdown: dict = {"categories": {}, "page_level": {}, "disclosures": 0.0}
+    total = 0.0
+    for cat, fs in sorted(by_cat.items()):
+        if cat in page_pts:
+            pts = float(page_pts[cat]) * max(f.confidence for f in fs)
+            fs[0].points = round(pts, 2)
+            breakdown["page_level"][cat] = round(pts, 2)
+            total += pts
+            continue
+        fs.sort(key=lambda f: (-severity_rank(f.severity), -f.confidence, f.start or 0))
+        seen, n, sub = set(), 0, 0.0
+        worst = max(severity_rank(f.severity) for f in fs)
+        cap = cap_factor * float(sev_pts[_sev_name(worst)])
+        for f in fs:
+            fp = fingerprint(f)
+            if fp in seen:
+                continue
+            seen.add(fp)
+            base = float(weights.get(f.rule) or sev_pts[f.severity])
+            pts = base * f.confidence * decay ** n
+            pts = min(pts, max(0.0, cap - sub))
+            f.points = round(pts, 2)
+            sub += pts
+            n += 1
+        breakdown["categories"][cat] = round(sub, 2)
+        total += sub
+    dcfg = scoring.get("disclosures", {})
+    kinds = []
+    for m in mitigations:
+        m.points = 0.0
+        if m.kind not in kinds:
+            kinds.append(m.kind)
+            m.points = float(dcfg.get("points_each", 3))
+    credit = min(float(dcfg.get("points_each", 3)) * len(kinds), float(dcfg.get("cap", 10)))
+    # a disclosure can only take back points that were given
+    credit = min(credit, total)
+    breakdown["disclosures"] = round(-credit, 2)
+    score = max(0.0, min(100.0, total - credit))
+    breakdown["raw"] = round(total, 2)
+    return round(score, 1), breakdown
+
+
+def _sev_name(rank: int) -> str:
+    from .model import SEVERITIES
+    return SEVERITIES[rank]
