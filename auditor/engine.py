@@ -25,7 +25,7 @@ from .nlp import build_nlp, lemmatizer
 from .patterns import PatternError, compile_phrase
 from .rules import Rule, RuleError, RuleSet
 
-SUPPRESSING = ("negated", "hedged", "hypothetical", "question", "attributed", "warning")
+SUPPRESSING = ("negated", "hedged", "hypothetical", "question", "attributed", "warning", "commentary")
 BULLET = re.compile(r"^\s*(?:[-–—•*▪◦●‣]|\d{1,2}[.)])\s+")
 
 
@@ -116,6 +116,9 @@ class Engine:
         voice = self.rs.scoring.get("voice", {})
         for name, pats in (voice.get("patterns") or {}).items():
             self._add(self.aux, f"V:{name}", pats, self.rs.scoring.get("__path__", ""), None)
+        stance = self.rs.scoring.get("stance", {})
+        if stance.get("patterns"):
+            self._add(self.aux, "S", stance["patterns"], self.rs.scoring.get("__path__", ""), None)
         page = self.rs.page_rules
         for cat, cfg in page.items():
             for key in ("risk_terms", "treat_terms", "not_offered"):
@@ -178,6 +181,11 @@ class Engine:
         signals = self._signals(doc, aux_by_key)
         if assume_voice:
             signals["voice"] = True
+            signals["commentary"] = False
+        commentary = None
+        if signals["commentary"]:
+            commentary = Cue("commentary", f"page reads as commentary about clinics ({signals['stance']} cues: "
+                             + ", ".join(signals["stance_examples"]) + ")", "none")
 
         # blocks: which block each token sits in, and which blocks a warning lead-in governs
         blocks = page.blocks or _line_blocks(text)
@@ -197,7 +205,8 @@ class Engine:
             rule = self.rules[ri]
             si = sent_of[s]
             ss, se = sents[si]
-            if ri in self._with and not _any_in(aux_by_key.get(f"W{ri}"), ss, se):
+            # the condition must hold outside the claim itself ("Wharton Jelly-Derived" is a name)
+            if ri in self._with and not _any_in(aux_by_key.get(f"W{ri}"), ss, se, (s, e)):
                 continue
             if ri in self._without and _any_in(aux_by_key.get(f"X{ri}"), ss, se):
                 continue
@@ -210,6 +219,8 @@ class Engine:
             cue = self._governing(rule, s, e, si, mods_by_sent, terms_by_sent, doc, sents)
             if cue is None and "warning" not in rule.ignore and bi in warned:
                 cue = warned[bi]
+            if cue is None and commentary is not None and "commentary" not in rule.ignore:
+                cue = commentary
             sentence_text = sent.text.strip()
             if cue is not None:
                 out.suppressed.append(Suppressed(rule.id, rule.category, span.text, sentence_text,
@@ -298,8 +309,15 @@ class Engine:
         counts = {name: len(aux_by_key.get(f"V:{name}", [])) for name in (voice_cfg.get("patterns") or {})}
         weights = voice_cfg.get("weights", {})
         value = sum(counts[k] * float(weights.get(k, 1)) for k in counts)
+        stance_cfg = self.rs.scoring.get("stance", {})
+        stance = len(aux_by_key.get("S", []))
+        examples = []
+        for s, e in aux_by_key.get("S", [])[:4]:
+            examples.append(doc[s:e].text)
         return {"voice_counts": counts, "voice_value": value,
-                "voice": value >= float(voice_cfg.get("threshold", 3))}
+                "voice": value >= float(voice_cfg.get("threshold", 3)),
+                "stance": stance, "stance_examples": examples,
+                "commentary": stance >= int(stance_cfg.get("threshold", 10 ** 9))}
 
     def _mitigations(self, doc, sent_of, sents, mods_by_sent) -> list[Mitigation]:
         out, seen = [], set()
@@ -317,6 +335,8 @@ class Engine:
                     signals) -> list[Finding]:
         res = []
         pr = self.rs.page_rules
+        if signals.get("commentary"):
+            return res
         cfg = pr.get("many-conditions")
         if cfg:
             f = self._many_conditions(cfg, doc, sent_of, sents, mods_by_sent, aux_by_key, warned, block_of,
@@ -373,8 +393,13 @@ class Engine:
                                       f"treatment (threshold {need})")
 
 
-def _any_in(spans, ss, se) -> bool:
-    return bool(spans) and any(ss <= s and e <= se for s, e in spans)
+def _any_in(spans, ss, se, outside=None) -> bool:
+    if not spans:
+        return False
+    if outside is None:
+        return any(ss <= s and e <= se for s, e in spans)
+    os_, oe = outside
+    return any(ss <= s and e <= se and (e <= os_ or s >= oe) for s, e in spans)
 
 
 def _line_blocks(text: str) -> list[Block]:

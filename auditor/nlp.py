@@ -32,7 +32,7 @@ class CaseFoldLemmatizer:
             key = t.lower
             lem = cache.get(key)
             if lem is None:
-                low = t.lower_
+                low = t.lower_.replace("’", "'")
                 lem = cache[key] = strings.add(table.get(low, low))
             t.lemma = lem
         return doc
@@ -80,9 +80,29 @@ def _sentences(doc):
     return set_sentence_starts(doc)
 
 
+CONTRACTIONS = ("is", "are", "was", "were", "has", "have", "had", "does", "do", "did", "ca", "could", "wo",
+                "would", "should", "must", "need")
+
+
+def _add_contractions(nlp: Language) -> None:
+    """spaCy splits "isn't" and "isn’t" but not "ISN'T" or "ISN’T"; shouting pages negate too."""
+    from spacy.symbols import ORTH
+    for base in CONTRACTIONS:
+        for apo in ("'", "’"):
+            for form in (base.upper(), base.capitalize()):
+                neg = "N" + apo + "T" if form.isupper() else "n" + apo + "t"
+                text = form + neg
+                if text.lower() in ("can't", "can’t"):
+                    continue
+                nlp.tokenizer.add_special_case(text, [{ORTH: form}, {ORTH: neg}])
+    for apo in ("'", "’"):
+        nlp.tokenizer.add_special_case("CAN" + apo + "T", [{ORTH: "CA"}, {ORTH: "N" + apo + "T"}])
+
+
 @lru_cache(maxsize=1)
 def build_nlp() -> Language:
     nlp = spacy.blank("en")
+    _add_contractions(nlp)
     nlp.add_pipe("auditor_lemmas")
     nlp.add_pipe("auditor_sentences")
     nlp.max_length = 60_000_000

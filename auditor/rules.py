@@ -24,7 +24,7 @@ CATEGORIES = (
 )
 PAGE_CATEGORIES = ("many-conditions", "missing-risk-disclosure")
 CONTEXT_CATEGORIES = ("negated", "hedged", "hypothetical", "question", "attributed", "warning",
-                      "pseudo", "terminate")
+                      "pseudo", "terminate", "commentary")
 DIRECTIONS = ("forward", "backward", "bidirectional", "none")
 RULE_KEYS = {"id", "name", "category", "severity", "confidence", "description", "rationale",
              "references", "patterns", "examples", "weight", "requires", "ignore", "scope",
