@@ -183,6 +183,7 @@ class Engine:
             signals["voice"] = True
             signals["commentary"] = False
         commentary = None
+        commentary_cats = set(self.rs.scoring.get("stance", {}).get("categories", []))
         if signals["commentary"]:
             commentary = Cue("commentary", f"page reads as commentary about clinics ({signals['stance']} cues: "
                              + ", ".join(signals["stance_examples"]) + ")", "none")
@@ -220,7 +221,12 @@ class Engine:
             if cue is None and "warning" not in rule.ignore and bi in warned:
                 cue = warned[bi]
             if cue is None and commentary is not None and "commentary" not in rule.ignore:
-                cue = commentary
+                if rule.category in commentary_cats:
+                    cue = commentary
+                else:
+                    q = _quoted(text, span.start_char, span.end_char, sent.start_char, sent.end_char)
+                    if q is not None:
+                        cue = Cue("attributed", f"quoted on a commentary page: {q}", "none")
             sentence_text = sent.text.strip()
             if cue is not None:
                 out.suppressed.append(Suppressed(rule.id, rule.category, span.text, sentence_text,
@@ -391,6 +397,32 @@ class Engine:
                        confidence=float(cfg.get("confidence", 0.7)), text=listing, sentence=None, start=None,
                        end=None, note=f"conditions from {len(groups)} unrelated disease groups offered for "
                                       f"treatment (threshold {need})")
+
+
+_OPEN_QUOTES = {"“": "”", '"': '"', "‘": "’", "«": "»"}
+
+
+def _quoted(text, s, e, ss, se):
+    """The quotation (inside the sentence) that encloses s..e, or None."""
+    before = text[ss:s]
+    # a straight single quote opens a quotation only after a space, or it is an apostrophe
+    i = max(before.rfind(" '"), -1 if not before.startswith("'") else 0)
+    if i >= 0 and "'" not in before[i + 2:]:
+        m = re.search(r"'(?=[\s.,;:!?)]|$)", text[e:se + 1])
+        if m:
+            return text[ss + i:e + m.end()].strip()[:120]
+    for op, cl in _OPEN_QUOTES.items():
+        i = before.rfind(op)
+        if i < 0:
+            continue
+        if op == cl and before.count(op) % 2 == 0:
+            continue
+        if op != cl and before.rfind(cl) > i:
+            continue
+        j = text.find(cl, e, se + 1)
+        if j >= 0:
+            return text[ss + i:j + 1][:120]
+    return None
 
 
 def _any_in(spans, ss, se, outside=None) -> bool:
