@@ -249,13 +249,18 @@ class Engine:
     def _governing(self, rule, s, e, si, mods_by_sent, terms_by_sent, doc, sents) -> Optional[Cue]:
         """The first context trigger that governs tokens s..e, ConText-style, or None."""
         terms = terms_by_sent.get(si, [])
+        # a claim that is one conjunct of a list ("seeks to repair X, reduce Y, and alleviate Z")
+        # shares the verb's hedge or negation with the first conjunct
+        prev = doc[s - 1].lower_ if s > 0 else ""
+        conjunct = prev in ("and", "or", "&")
         for m in mods_by_sent.get(si, []):
             if m.category not in SUPPRESSING or m.category in rule.ignore:
                 continue
             if m.start < e and s < m.end:   # a cue inside the claim is part of the claim
                 continue
             if m.direction in ("forward", "bidirectional") and m.end <= s:
-                if s - m.end <= m.scope and not any(m.end <= t < s for t in terms):
+                scope = max(m.scope, 15) if conjunct and m.category == "hedged" else m.scope
+                if s - m.end <= scope and not any(m.end <= t < s for t in terms):
                     return Cue(m.category, m.text, m.direction, *m.char)
             if m.direction in ("backward", "bidirectional") and m.start >= e:
                 if m.start - e <= m.scope and not any(e <= t < m.start for t in terms):
@@ -351,7 +356,11 @@ class Engine:
                 res.append(f)
         cfg = pr.get("missing-risk-disclosure")
         if cfg and signals["voice"]:
-            risk = aux_by_key.get("P:missing-risk-disclosure:risk_terms")
+            # "the risks are minimal to none" mentions risk only to deny it
+            denied = {sent_of[doc.char_span(f.start, f.end, alignment_mode="expand").start]
+                      for f in out.findings if f.category == "risk-minimization"}
+            risk = [(s, e) for s, e in aux_by_key.get("P:missing-risk-disclosure:risk_terms", [])
+                    if sent_of[s] not in denied]
             promotes = len(out.findings) >= int(cfg.get("min_findings", 1))
             if promotes and not risk:
                 res.append(Finding(
