@@ -91,7 +91,7 @@ def load_yaml(path: Path) -> Any:
         loader.dispose()
 
 
-def line_of(obj, key=None, default=0) -> int:
+def _line_of(obj, key=None, default=0) -> int:
     if key is not None and isinstance(obj, LDict):
         return obj.lines.get(key, obj.line)
     if key is not None and isinstance(obj, LList) and isinstance(key, int) and key < len(obj.lines):
@@ -168,6 +168,9 @@ def default_rules_dir() -> Path:
     return Path(str(resources.files("auditor") / "rules_data"))
 
 
+line_of = _line_of
+
+
 def _need(obj, key, typ, path, what="") -> Any:
     if not isinstance(obj, dict) or key not in obj:
         raise RuleError(path, line_of(obj), f"{what}missing required key {key!r}")
@@ -199,9 +202,14 @@ def parse_rule(d, path, defaults, categories) -> Rule:
     unknown = set(d) - RULE_KEYS
     if unknown:
         k = sorted(unknown)[0]
-        raise RuleError(path, line_of(d, k), f"unknown key {k!r} (known: {', '.join(sorted(RULE_KEYS))})")
+        raise RuleError(path, _line_of(d, k), f"unknown key {k!r} (known: {', '.join(sorted(RULE_KEYS))})")
     merged = dict(defaults)
     merged.update(d)
+
+    def line_of(obj, key=None, default=0):  # a key missing from the rule points at the file default
+        if obj is d and key is not None and key not in d and isinstance(defaults, LDict) and key in defaults:
+            return defaults.lines.get(key, defaults.line)
+        return _line_of(obj, key, default)
     rid = _need(d, "id", str, path)
     what = f"rule {rid}: "
     if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", rid):
@@ -266,8 +274,9 @@ def parse_rule(d, path, defaults, categories) -> Rule:
 def _parse_rule_file(data, path, categories):
     if not isinstance(data, dict):
         raise RuleError(path, 1, "a rule file must be a mapping with a 'rules' list")
-    defaults = {k: v for k, v in data.items() if k in ("category", "severity", "confidence", "references",
-                                                         "requires", "ignore", "scope", "with", "without")}
+    defaults = LDict((k, v) for k, v in data.items() if k in ("category", "severity", "confidence", "references",
+                                                              "requires", "ignore", "scope", "with", "without"))
+    defaults.line, defaults.lines = data.line, data.lines
     rules = _need(data, "rules", list, path)
     return [parse_rule(r, path, defaults, categories) for r in rules]
 
