@@ -1,0 +1,56 @@
+"""Words per second of the full engine and of spaCy's bare tokenizer, on the same text, in one run.
+
+    python bench/engine.py [--repeat N] [FILE...]
+
+Default text: the bundled samples plus ../shared/devset texts when present, concatenated. Prints
+both rates and their ratio (the aim is a ratio of at least 0.5).
+"""
+import argparse
+import time
+from pathlib import Path
+
+from auditor.model import Page
+from auditor.pipeline import Auditor
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def corpus(files):
+    if files:
+        return [Path(f).read_text(encoding="utf-8") for f in files]
+    paths = sorted((ROOT / "samples").glob("*.txt")) + sorted((ROOT.parent / "shared" / "devset" / "texts").glob("*.txt"))
+    paths += sorted((ROOT.parent / "shared" / "samples").glob("*.txt"))
+    return [p.read_text(encoding="utf-8") for p in paths]
+
+
+def best_of(fn, repeat):
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("files", nargs="*")
+    ap.add_argument("--repeat", type=int, default=5)
+    a = ap.parse_args()
+    texts = corpus(a.files)
+    auditor = Auditor()
+    tok = auditor.engine.nlp.tokenizer
+    words = sum(len(t.split()) for t in texts)
+    for t in texts:                      # warm caches (lemma cache, vocab) before timing either
+        auditor.engine.analyse(Page(url="w", text=t))
+    t_tok = best_of(lambda: [tok(t) for t in texts], a.repeat)
+    t_eng = best_of(lambda: [auditor.engine.analyse(Page(url="b", text=t)) for t in texts], a.repeat)
+    wps_tok, wps_eng = words / t_tok, words / t_eng
+    print(f"texts: {len(texts)}, words: {words}, best of {a.repeat}")
+    print(f"spaCy tokenizer: {wps_tok:12,.0f} words/s")
+    print(f"full engine:     {wps_eng:12,.0f} words/s")
+    print(f"ratio engine/tokenizer: {wps_eng / wps_tok:.2f}")
+
+
+if __name__ == "__main__":
+    main()
