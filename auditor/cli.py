@@ -123,7 +123,7 @@ def _warc_reports(auditor, path, include_text, state):
     try:
         from .warc import read_documents
     except ImportError:
-        err = Error(str(path), f"{path}: WARC input needs the crawler extras (pip install warcio)")
+        err = Error(str(path), f"{path}: reading WARC archives is not supported yet; extract the pages to .html files")
         state["errors"] += 1
         click.echo(f"auditor: {err.reason}", err=True)
         yield auditor.site(str(path), [], [err])
