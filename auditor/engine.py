@@ -188,7 +188,6 @@ class Engine:
 
     def _compile_lexicons(self):
         self.conditions = PhraseMatcher(self.nlp.vocab, attr="LOWER")
-        self.condition_group: dict[str, str] = {}
         groups = self.rs.lexicons.get("conditions")
         if isinstance(groups, dict):
             for group, terms in groups.items():
@@ -196,9 +195,6 @@ class Engine:
                 self.conditions.add(f"C:{group}", docs)
 
     # -- analysis ----------------------------------------------------------------------------
-    def doc(self, text: str):
-        return self.nlp(text)
-
     def analyse(self, page: Page, doc=None, assume_voice: bool = False) -> Analysis:
         text = page.text
         doc = doc if doc is not None else self.nlp(text)

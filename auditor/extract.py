@@ -88,8 +88,7 @@ class _Builder:
                 continue
             if name in BLOCK:
                 self.flush()
-                ckind = "heading" if name in HEADINGS else "item" if name in ITEMS else kind if name in (
-                    "span",) else "para"
+                ckind = "heading" if name in HEADINGS else "item" if name in ITEMS else "para"
                 self.walk(child, ckind, _region(child, region))
                 self.flush()
             else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from .model import BANDS, Finding, Mitigation, severity_rank
+from .model import BANDS, SEVERITIES, Finding, Mitigation, severity_rank
 
 _WS = re.compile(r"\W+")
 
@@ -57,7 +57,7 @@ def score_findings(findings: list[Finding], mitigations: list[Mitigation], scori
         fs.sort(key=lambda f: (-severity_rank(f.severity), -f.confidence, f.start or 0))
         seen, n, sub = set(), 0, 0.0
         worst = max(severity_rank(f.severity) for f in fs)
-        cap = cap_factor * float(sev_pts[_sev_name(worst)])
+        cap = cap_factor * float(sev_pts[SEVERITIES[worst]])
         for f in fs:
             fp = fingerprint(f)
             if fp in seen:
@@ -86,7 +86,3 @@ def score_findings(findings: list[Finding], mitigations: list[Mitigation], scori
     breakdown["raw"] = round(total, 2)
     return round(score, 1), breakdown
 
-
-def _sev_name(rank: int) -> str:
-    from .model import SEVERITIES
-    return SEVERITIES[rank]
