@@ -21,6 +21,7 @@ from typing import Optional
 import numpy
 from spacy.attrs import LEMMA, LOWER
 from spacy.matcher import Matcher, PhraseMatcher
+from spacy.schemas import validate_token_pattern
 
 from .model import Block, Cue, Finding, Mitigation, Page, Suppressed, severity_rank
 from .nlp import build_nlp, lemmatizer
@@ -102,6 +103,25 @@ class Analysis:
 
 
 @dataclass
+class _State:
+    """What one analysis knows about its page, shared by the steps that judge it."""
+
+    doc: object
+    sents: list            # (start, end) token offsets
+    sent_of: list          # token index -> sentence index
+    mods_by_sent: dict     # sentence index -> [_Mod]
+    terms_by_sent: dict    # sentence index -> [token index of a terminator]
+    aux_by_key: dict       # matcher key -> [(start, end)]
+    signals: dict
+    blocks: list
+    block_starts: list
+    warned: dict           # block index -> warning Cue
+
+    def block_of(self, char: int) -> int:
+        return max(0, bisect.bisect_right(self.block_starts, char) - 1)
+
+
+@dataclass
 class _Mod:
     category: str
     direction: str
@@ -126,8 +146,6 @@ class Engine:
         self.mitigate = AnchoredMatcher(vocab)
         self.rules: list[Rule] = list(ruleset.rules)
         self.mit_rules: list[Rule] = list(ruleset.mitigations)
-        self._with: dict[int, list[str]] = {}
-        self._without: dict[int, list[str]] = {}
         for i, r in enumerate(self.rules):
             self._add(self.targets, f"R{i}", r.patterns, r.path, r.pattern_lines, greedy="LONGEST")
         for i, r in enumerate(self.mit_rules):
@@ -157,23 +175,18 @@ class Engine:
         compiled = []
         for p, ln in zip(patterns, lines or [0] * len(patterns)):
             cp = self.compile(p, path, ln)
-            try:
-                probe = Matcher(self.nlp.vocab)
-                probe.add("x", [cp])
-            except Exception as e:  # spaCy's own validation of a raw token pattern
-                raise RuleError(path, ln, f"bad token pattern: {str(e).splitlines()[0]}") from None
+            problems = validate_token_pattern(cp)   # spaCy's own schema check of a token pattern
+            if problems:
+                raise RuleError(path, ln, f"bad token pattern: {problems[0]}")
             compiled.append(cp)
         matcher.add(key, compiled, greedy=greedy)
 
     def _compile_aux(self):
         for i, r in enumerate(self.rules):
-            w, wo = r.with_, r.without
-            if w:
-                self._add(self.aux, f"W{i}", w, r.path, [r.line] * len(w))
-                self._with[i] = w
-            if wo:
-                self._add(self.aux, f"X{i}", wo, r.path, [r.line] * len(wo))
-                self._without[i] = wo
+            if r.with_:
+                self._add(self.aux, f"W{i}", r.with_, r.path, [r.line] * len(r.with_))
+            if r.without:
+                self._add(self.aux, f"X{i}", r.without, r.path, [r.line] * len(r.without))
         voice = self.rs.scoring.get("voice", {})
         for name, pats in (voice.get("patterns") or {}).items():
             self._add(self.aux, f"V:{name}", pats, self.rs.scoring.get("__path__", ""), None)
@@ -247,11 +260,8 @@ class Engine:
 
         # blocks: which block each token sits in, and which blocks a warning lead-in governs
         blocks = page.blocks or _line_blocks(text)
-        block_starts = [b.start for b in blocks]
-        warned = self._warned_blocks(doc, blocks, mods_by_sent, sents)
-
-        def block_of(char):
-            return max(0, bisect.bisect_right(block_starts, char) - 1)
+        st = _State(doc, sents, sent_of, mods_by_sent, terms_by_sent, aux_by_key, signals, blocks,
+                    [b.start for b in blocks], self._warned_blocks(doc, blocks, mods_by_sent))
 
         out = Analysis(signals=signals)
         candidates = []
@@ -264,19 +274,19 @@ class Engine:
             si = sent_of[s]
             ss, se = sents[si]
             # the condition must hold outside the claim itself ("Wharton Jelly-Derived" is a name)
-            if ri in self._with and not _any_in(aux_by_key.get(f"W{ri}"), ss, se, (s, e)):
+            if rule.with_ and not _any_in(aux_by_key.get(f"W{ri}"), ss, se, (s, e)):
                 continue
-            if ri in self._without and _any_in(aux_by_key.get(f"X{ri}"), ss, se):
+            if rule.without and _any_in(aux_by_key.get(f"X{ri}"), ss, se):
                 continue
             if "voice" in rule.requires and not signals["voice"]:
                 continue
             span = doc[s:e]
             sent = doc[ss:se]
-            bi = block_of(span.start_char)
+            bi = st.block_of(span.start_char)
             region = blocks[bi].region if blocks else "main"
-            cue = self._governing(rule, s, e, si, mods_by_sent, terms_by_sent, doc, sents)
-            if cue is None and "warning" not in rule.ignore and bi in warned:
-                cue = warned[bi]
+            cue = self._governing(rule, s, e, si, st)
+            if cue is None and "warning" not in rule.ignore and bi in st.warned:
+                cue = st.warned[bi]
             if cue is None and commentary is not None and "commentary" not in rule.ignore:
                 if rule.category in commentary_cats:
                     cue = commentary
@@ -297,20 +307,20 @@ class Engine:
                 cues=weighed, region=region, note=f"pattern of {rule.id} matched"))
         out.findings = _dedupe(out.findings)
         out.suppressed = _dedupe(out.suppressed)
-        out.mitigations = self._mitigations(doc, sent_of, sents, mods_by_sent, arr)
-        out.findings += self._page_level(page, doc, out, sent_of, sents, mods_by_sent, aux_by_key, warned,
-                                         block_of, signals)
+        out.mitigations = self._mitigations(doc, sents, arr)
+        out.findings += self._page_level(st, out)
         out.findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.category))
         return out
 
-    def _governing(self, rule, s, e, si, mods_by_sent, terms_by_sent, doc, sents) -> Optional[Cue]:
+    def _governing(self, rule, s, e, si, st: _State) -> Optional[Cue]:
         """The first context trigger that governs tokens s..e, ConText-style, or None."""
-        terms = terms_by_sent.get(si, [])
+        doc = st.doc
+        terms = st.terms_by_sent.get(si, [])
         # a claim that is one conjunct of a list ("seeks to repair X, reduce Y, and alleviate Z")
         # shares the verb's hedge or negation with the first conjunct
         prev = doc[s - 1].lower_ if s > 0 else ""
         conjunct = prev in ("and", "or", "&")
-        for m in mods_by_sent.get(si, []):
+        for m in st.mods_by_sent.get(si, []):
             if m.category not in SUPPRESSING or m.category in rule.ignore:
                 continue
             if m.start < e and s < m.end:   # a cue inside the claim is part of the claim
@@ -323,13 +333,13 @@ class Engine:
                 if m.start - e <= m.scope and not any(e <= t < m.start for t in terms):
                     return Cue(m.category, m.text, m.direction, *m.char)
         if "question" not in rule.ignore:
-            ss, se = sents[si]
+            ss, se = st.sents[si]
             last = next((doc[k] for k in range(se - 1, ss - 1, -1) if not doc[k].is_space), None)
             if last is not None and last.text.endswith("?"):
                 return Cue("question", "?", "none", last.idx, last.idx + len(last.text))
         return None
 
-    def _warned_blocks(self, doc, blocks, mods_by_sent, sents) -> dict[int, Cue]:
+    def _warned_blocks(self, doc, blocks, mods_by_sent) -> dict[int, Cue]:
         """Blocks governed by a warning lead-in ("Red Flags to Watch For", "Be wary of clinics that:")."""
         if not blocks:
             return {}
@@ -387,7 +397,7 @@ class Engine:
                 "stance": stance, "stance_examples": examples,
                 "commentary": stance >= int(stance_cfg.get("threshold", 10 ** 9))}
 
-    def _mitigations(self, doc, sent_of, sents, mods_by_sent, arr) -> list[Mitigation]:
+    def _mitigations(self, doc, sents, arr) -> list[Mitigation]:
         out, seen = [], set()
         for key, s, e in sorted(self.mitigate(doc, sents, arr), key=lambda m: m[1]):
             r = self.mit_rules[int(self.nlp.vocab.strings[key][1:])]
@@ -399,16 +409,15 @@ class Engine:
             out.append(Mitigation(r.id, r.name, span.text, span.start_char, span.end_char))
         return out
 
-    def _page_level(self, page, doc, out, sent_of, sents, mods_by_sent, aux_by_key, warned, block_of,
-                    signals) -> list[Finding]:
+    def _page_level(self, st: _State, out: Analysis) -> list[Finding]:
         res = []
         pr = self.rs.page_rules
+        doc, sent_of, signals = st.doc, st.sent_of, st.signals
         if signals.get("commentary"):
             return res
         cfg = pr.get("many-conditions")
         if cfg:
-            f = self._many_conditions(cfg, doc, sent_of, sents, mods_by_sent, aux_by_key, warned, block_of,
-                                      signals)
+            f = self._many_conditions(cfg, st)
             if f:
                 res.append(f)
         cfg = pr.get("missing-risk-disclosure")
@@ -416,7 +425,7 @@ class Engine:
             # "the risks are minimal to none" mentions risk only to deny it
             denied = {sent_of[doc.char_span(f.start, f.end, alignment_mode="expand").start]
                       for f in out.findings if f.category == "risk-minimization"}
-            risk = [(s, e) for s, e in aux_by_key.get("P:missing-risk-disclosure:risk_terms", [])
+            risk = [(s, e) for s, e in st.aux_by_key.get("P:missing-risk-disclosure:risk_terms", [])
                     if sent_of[s] not in denied]
             promotes = len(out.findings) >= int(cfg.get("min_findings", 1))
             if promotes and not risk:
@@ -429,22 +438,22 @@ class Engine:
                                                 "mentions risks, side effects or complications")))
         return res
 
-    def _many_conditions(self, cfg, doc, sent_of, sents, mods_by_sent, aux_by_key, warned, block_of, signals):
-        if "voice" in cfg.get("requires", []) and not signals["voice"]:
+    def _many_conditions(self, cfg, st: _State):
+        if "voice" in cfg.get("requires", []) and not st.signals["voice"]:
             return None
+        doc = st.doc
         strings = self.nlp.vocab.strings
-        treat = aux_by_key.get("P:many-conditions:treat_terms", [])
-        notoff = aux_by_key.get("P:many-conditions:not_offered", [])
+        treat = st.aux_by_key.get("P:many-conditions:treat_terms", [])
+        notoff = st.aux_by_key.get("P:many-conditions:not_offered", [])
         groups: dict[str, list[str]] = {}
         for key, s, e in self.conditions(doc):
-            si = sent_of[s]
-            ss, se = sents[si]
-            if any(m.category in SUPPRESSING for m in mods_by_sent.get(si, [])):
+            si = st.sent_of[s]
+            ss, se = st.sents[si]
+            if any(m.category in SUPPRESSING for m in st.mods_by_sent.get(si, [])):
                 continue
             if _any_in(notoff, ss, se):
                 continue
-            bi = block_of(doc[s].idx)
-            if bi in warned:
+            if st.block_of(doc[s].idx) in st.warned:
                 continue
             # a condition counts when its sentence speaks of treating it, or it sits in a list
             # whose lead-in does

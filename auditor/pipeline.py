@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Optional
@@ -55,7 +56,6 @@ class Auditor:
         if len(pages) == 1:
             score = pages[0].score
         else:
-            import copy
             score, _ = score_findings([copy.copy(f) for f in pooled], [copy.copy(m) for m in mits],
                                       self.rules.scoring, self.weights)
         return SiteReport(target=target, audited_at=now_iso(), score=score, band=band(score, self.rules.scoring),

@@ -315,7 +315,6 @@ def load_rules(root: Optional[Path] = None) -> RuleSet:
         raise RuleError(root, 0, "no .yml rule files here")
     digest = hashlib.sha256()
     rules, mitigations, triggers, terminators, lexicons, scoring, page_rules = [], [], [], [], {}, {}, {}
-    term_src = None
     for path in files:
         raw = path.read_bytes()
         digest.update(path.name.encode() + b"\0" + raw)

@@ -6,12 +6,12 @@ one bad input never stops the others.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
 
+from .extract import looks_like_html
 from .model import Document, Error
 
 TEXT_SUFFIXES = {".txt": "text/plain", ".text": "text/plain", ".md": "text/plain",
@@ -81,7 +81,6 @@ def iter_inputs(targets: list[str], opts: ReadOptions) -> Iterator[Union[Documen
                     raise InputError(f"-: standard input is larger than the {human(opts.max_bytes)} limit (--max-size)")
                 check_bytes(data, "standard input", opts)
                 text = decode(data, "standard input", opts.encoding_errors)
-                from .extract import looks_like_html
                 ctype = "text/html" if looks_like_html(text) else "text/plain"
                 yield Document(target="-", url="-", content=data, content_type=ctype, text=text,
                                sha256=hashlib.sha256(data).hexdigest())
