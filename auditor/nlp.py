@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy
 import spacy
+from spacy.attrs import LEMMA, LOWER, ORTH, SENT_START
 from spacy.language import Language
 from spacy.lookups import load_lookups
 
@@ -16,7 +18,11 @@ CLOSERS = {'"', "”", "’", "'", ")", "]", "»"}
 
 
 class CaseFoldLemmatizer:
-    """Sets token.lemma from the English lookup table, keyed by the lowercase form."""
+    """Sets token.lemma from the English lookup table, keyed by the lowercase form.
+
+    Works on the doc's arrays (one table look-up per distinct word, not per token), because it
+    runs on every page and the engine is meant to keep pace with the tokenizer.
+    """
 
     def __init__(self, vocab):
         self.table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
@@ -24,18 +30,40 @@ class CaseFoldLemmatizer:
         self.cache: dict[int, int] = {}
 
     def lemma(self, lower: str) -> str:
-        return self.table.get(lower, lower)
+        low = lower.replace("’", "'")
+        return self.table.get(low, low)
 
     def __call__(self, doc):
-        cache, strings, table = self.cache, self.strings, self.table
-        for t in doc:
-            key = t.lower
-            lem = cache.get(key)
+        if not len(doc):
+            return doc
+        lows = doc.to_array(LOWER)
+        uniq, inv = numpy.unique(lows, return_inverse=True)
+        cache, strings = self.cache, self.strings
+        out = []
+        for h in uniq.tolist():
+            lem = cache.get(h)
             if lem is None:
-                low = t.lower_.replace("’", "'")
-                lem = cache[key] = strings.add(table.get(low, low))
-            t.lemma = lem
+                lem = cache[h] = strings.add(self.lemma(strings[h]))
+            out.append(lem)
+        doc.from_array([LEMMA], numpy.array(out, dtype="uint64")[inv].reshape(-1, 1))
         return doc
+
+
+class _Shape:
+    """What sentence splitting needs to know of one distinct token text."""
+
+    __slots__ = ("newlines", "space", "lower_start", "final", "closer", "ends_stop")
+
+    def __init__(self, text: str):
+        self.space = not text.strip()
+        self.newlines = text.count("\n") if self.space else 0
+        self.lower_start = text[:1].islower()
+        self.final = text in FINAL
+        self.closer = text in CLOSERS
+        self.ends_stop = self.final or text[-1:] in ".!?:"
+
+
+_SHAPES: dict[int, _Shape] = {}
 
 
 def set_sentence_starts(doc):
@@ -45,28 +73,38 @@ def set_sentence_starts(doc):
     next starts in lowercase) is a soft wrap, not a boundary; a blank line always is.
     """
     n = len(doc)
-    if n:
-        doc[0].is_sent_start = True
+    if not n:
+        return doc
+    strings = doc.vocab.strings
+    shapes = []
+    for h in doc.to_array(ORTH).tolist():
+        sh = _SHAPES.get(h)
+        if sh is None:
+            sh = _SHAPES[h] = _Shape(strings[h])
+        shapes.append(sh)
+    starts = [1] + [0] * (n - 1)
     prev_final = False
+    p = shapes[0]
+    if not p.space:
+        prev_final = p.final
     for i in range(1, n):
-        t = doc[i]
-        p = doc[i - 1]
+        t = shapes[i]
         start = False
-        if p.is_space and "\n" in p.text:
-            if p.text.count("\n") >= 2 or i < 2:
+        if p.newlines:
+            if p.newlines >= 2 or i < 2:
                 start = True
             else:
-                before = doc[i - 2]
-                wrapped = (t.text[:1].islower() and before.text not in FINAL and before.text[-1:] not in ".!?:")
-                start = not wrapped
-        elif t.is_space:
+                start = not (t.lower_start and not shapes[i - 2].ends_stop)
+        elif t.space:
             start = False
-        elif prev_final and not t.text[:1].islower() and t.text not in FINAL and t.text not in CLOSERS:
+        elif prev_final and not t.lower_start and not t.final and not t.closer:
             start = True
-        t.is_sent_start = start
-        if t.is_space:
-            continue
-        prev_final = t.text in FINAL or (prev_final and t.text in CLOSERS)
+        if start:
+            starts[i] = 1
+        if not t.space:
+            prev_final = t.final or (prev_final and t.closer)
+        p = t
+    doc.from_array([SENT_START], numpy.array(starts, dtype="uint64").reshape(-1, 1))
     return doc
 
 
