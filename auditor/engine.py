@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy
-from spacy.attrs import LEMMA, LOWER
-from spacy.matcher import Matcher, PhraseMatcher
+from spacy.matcher import PhraseMatcher
 from spacy.schemas import validate_token_pattern
+
+from .fastmatch import FastMatcher, encode
 
 from .model import Block, Cue, Finding, Mitigation, Page, Suppressed, severity_rank
 from .nlp import build_nlp, lemmatizer
@@ -30,68 +31,6 @@ from .rules import Rule, RuleError, RuleSet
 
 SUPPRESSING = ("negated", "hedged", "hypothetical", "question", "attributed", "warning", "commentary")
 BULLET = re.compile(r"^\s*(?:[-–—•*▪◦●‣]|\d{1,2}[.)])\s+")
-
-
-class AnchoredMatcher:
-    """A spaCy Matcher that only looks at sentences holding one of its patterns' anchor words.
-
-    Every pattern has a mandatory token with a fixed set of lemmas or lowercase forms (its anchor);
-    a sentence with none of them cannot match, and most sentences have none. The check is one
-    vectorised pass over the token array, so the Matcher (the slow part) runs on a few sentences.
-    """
-
-    def __init__(self, vocab):
-        self.matcher = Matcher(vocab)
-        self.vocab = vocab
-        self.lemmas: set = set()
-        self.lowers: set = set()
-        self.unanchored = False
-        self._arrays = None
-
-    def add(self, key, patterns, greedy=None):
-        self.matcher.add(key, patterns, greedy=greedy)
-        for pat in patterns:
-            best = None
-            for tok in pat:
-                if tok.get("OP") not in (None, "+", "{1,}") and not str(tok.get("OP", "")).startswith("{1"):
-                    continue
-                for attr, store in (("LEMMA", self.lemmas), ("LOWER", self.lowers)):
-                    v = tok.get(attr)
-                    vals = [v] if isinstance(v, str) else v.get("IN") if isinstance(v, dict) else None
-                    if vals and (best is None or len(vals) < len(best[1])):
-                        best = (store, vals)
-            if best is None:
-                self.unanchored = True
-            else:
-                best[0].update(self.vocab.strings.add(x) for x in best[1])
-        self._arrays = None
-
-    def __len__(self):
-        return len(self.matcher)
-
-    def __call__(self, doc, sents=None, arr=None):
-        if self.unanchored or sents is None:
-            return self.matcher(doc)
-        if self._arrays is None:
-            self._arrays = (numpy.fromiter(self.lemmas, dtype="uint64"), numpy.fromiter(self.lowers, dtype="uint64"))
-        lem, low = self._arrays
-        if arr is None:
-            arr = doc.to_array([LEMMA, LOWER])
-        hit = numpy.isin(arr[:, 0], lem) | numpy.isin(arr[:, 1], low)
-        idx = numpy.flatnonzero(hit)
-        if not len(idx):
-            return []
-        out, done = [], -1
-        starts = [s for s, _ in sents]
-        for i in idx.tolist():
-            if i < done:
-                continue
-            si = bisect.bisect_right(starts, i) - 1
-            ss, se = sents[si]
-            done = se
-            for key, s, e in self.matcher(doc[ss:se]):
-                out.append((key, s + ss, e + ss))
-        return out
 
 
 @dataclass
@@ -140,10 +79,10 @@ class Engine:
         self.nlp = build_nlp()
         self.lem = lemmatizer(self.nlp)
         vocab = self.nlp.vocab
-        self.targets = AnchoredMatcher(vocab)
-        self.aux = AnchoredMatcher(vocab)
-        self.context = AnchoredMatcher(vocab)
-        self.mitigate = AnchoredMatcher(vocab)
+        self.targets = FastMatcher(vocab)
+        self.aux = FastMatcher(vocab)
+        self.context = FastMatcher(vocab)
+        self.mitigate = FastMatcher(vocab)
         self.rules: list[Rule] = list(ruleset.rules)
         self.mit_rules: list[Rule] = list(ruleset.mitigations)
         for i, r in enumerate(self.rules):
@@ -213,19 +152,19 @@ class Engine:
         doc = doc if doc is not None else self.nlp(text)
         strings = self.nlp.vocab.strings
         n = len(doc)
-        arr = doc.to_array([LEMMA, LOWER])
         starts = numpy.flatnonzero(doc.to_array("SENT_START") == 1).tolist() or [0]
         if starts[0] != 0:
             starts.insert(0, 0)
         sents = list(zip(starts, starts[1:] + [n]))
         sent_of = numpy.repeat(numpy.arange(len(sents)), [e - s for s, e in sents]).tolist() if n else []
+        enc = encode(doc, sents) if n else None
 
         # context triggers and terminators
         mods_by_sent: dict[int, list[_Mod]] = {}
         terms_by_sent: dict[int, list[int]] = {}
         pseudo: list[tuple[int, int]] = []
         raw_mods = []
-        for key, s, e in self.context(doc, sents, arr):
+        for key, s, e in self.context(doc, sents, enc):
             k = strings[key]
             if k == "TERM":
                 terms_by_sent.setdefault(sent_of[s], []).append(s)
@@ -246,7 +185,7 @@ class Engine:
 
         # co-occurrence conditions and voice signals
         aux_by_key: dict[str, list[tuple[int, int]]] = {}
-        for key, s, e in self.aux(doc, sents, arr):
+        for key, s, e in self.aux(doc, sents, enc):
             aux_by_key.setdefault(strings[key], []).append((s, e))
         signals = self._signals(doc, aux_by_key)
         if assume_voice:
@@ -265,7 +204,7 @@ class Engine:
 
         out = Analysis(signals=signals)
         candidates = []
-        for key, s, e in self.targets(doc, sents, arr):
+        for key, s, e in self.targets(doc, sents, enc):
             ri = int(strings[key][1:])
             candidates.append((ri, s, e))
         candidates.sort(key=lambda c: (c[1], -(c[2] - c[1])))
@@ -307,7 +246,7 @@ class Engine:
                 cues=weighed, region=region, note=f"pattern of {rule.id} matched"))
         out.findings = _dedupe(out.findings)
         out.suppressed = _dedupe(out.suppressed)
-        out.mitigations = self._mitigations(doc, sents, arr)
+        out.mitigations = self._mitigations(doc, sents, enc)
         out.findings += self._page_level(st, out)
         out.findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.category))
         return out
@@ -397,9 +336,9 @@ class Engine:
                 "stance": stance, "stance_examples": examples,
                 "commentary": stance >= int(stance_cfg.get("threshold", 10 ** 9))}
 
-    def _mitigations(self, doc, sents, arr) -> list[Mitigation]:
+    def _mitigations(self, doc, sents, enc) -> list[Mitigation]:
         out, seen = [], set()
-        for key, s, e in sorted(self.mitigate(doc, sents, arr), key=lambda m: m[1]):
+        for key, s, e in sorted(self.mitigate(doc, sents, enc), key=lambda m: m[1]):
             r = self.mit_rules[int(self.nlp.vocab.strings[key][1:])]
             span = doc[s:e]
             norm = (r.id, span.text.lower())

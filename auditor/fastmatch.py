@@ -1,0 +1,218 @@
+"""A token-pattern matcher with the Matcher's semantics, fast enough to keep pace with the tokenizer.
+
+spaCy's Matcher evaluates every pattern's predicates at every token; with a few hundred lemma-set
+patterns and wildcards it runs at a few thousand words a second. Here each token pattern is
+compiled to a regular expression over an encoding of the doc (one `lower␟lemma␟n␠` cell per token,
+a line break between sentences), and tried only where its anchor (the lemmas or forms of its first
+token) occurs, which one vectorised look-up finds. Patterns never cross a sentence boundary.
+
+Supported token attributes: LEMMA, LOWER, ORTH and TEXT (as LOWER when lowercase), LIKE_NUM,
+REGEX on LOWER, IN sets, and the operators ?, *, +, {n,m}. Anything else is given to spaCy's own
+Matcher, so a rule author may still write any spaCy token pattern.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import numpy
+from spacy.attrs import LEMMA, LIKE_NUM, LOWER
+from spacy.matcher import Matcher
+
+SEP = "\x1f"            # between the fields of one token
+ANY = f"[^{SEP}\\n]*"   # one field of any token
+
+
+class Unsupported(ValueError):
+    pass
+
+
+def _values(spec, attr):
+    if isinstance(spec, str):
+        return [spec]
+    if isinstance(spec, dict) and set(spec) == {"IN"} and all(isinstance(v, str) for v in spec["IN"]):
+        return list(spec["IN"])
+    if isinstance(spec, dict) and attr == "LOWER" and set(spec) == {"REGEX"}:
+        return None
+    raise Unsupported(f"{attr}: {spec!r}")
+
+
+def _alt(vals):
+    return "(?:" + "|".join(re.escape(v) for v in sorted(set(vals), key=len, reverse=True)) + ")"
+
+
+def _token_regex(tok: dict) -> tuple[str, tuple]:
+    """(regex for one token cell, anchor) where anchor is ("LEMMA"|"LOWER", values) or None."""
+    lower, lemma, num = ANY, ANY, "[01]"
+    anchor = None
+    for key, spec in tok.items():
+        k = key.upper()
+        if k == "OP":
+            continue
+        if k in ("LOWER", "ORTH", "TEXT", "NORM"):
+            if k != "LOWER" and not (isinstance(spec, str) and spec == spec.lower()):
+                raise Unsupported(k)
+            vals = _values(spec, "LOWER")
+            if vals is None:
+                rx = spec["REGEX"]
+                rx = rx[1:] if rx.startswith("^") else f"{ANY[:-1]}*?(?:{rx})"
+                rx = rx[:-1] if rx.endswith("$") and not rx.endswith("\\$") else rx + ANY
+                lower = f"(?:{rx})"
+            else:
+                lower = _alt(vals)
+                anchor = ("LOWER", vals)
+        elif k == "LEMMA":
+            vals = _values(spec, "LEMMA")
+            lemma = _alt(vals)
+            anchor = anchor or ("LEMMA", vals)
+        elif k == "LIKE_NUM":
+            num = "1" if spec else "0"
+        else:
+            raise Unsupported(k)
+    return f"{lower}{SEP}{lemma}{SEP}{num} ", anchor
+
+
+def compile_pattern(pattern: list[dict]) -> tuple[str, tuple]:
+    parts, first_anchor = [], None
+    for i, tok in enumerate(pattern):
+        cell, anchor = _token_regex(tok)
+        op = tok.get("OP")
+        if i == 0 and op in (None, "+", "1"):
+            first_anchor = anchor
+        if op in (None, "1"):
+            parts.append(f"(?:{cell})")
+        elif op in ("?", "*", "+"):
+            parts.append(f"(?:{cell}){op}")
+        elif isinstance(op, str) and re.fullmatch(r"\{\d*,?\d*\}", op):
+            lo_hi = op[1:-1]
+            if "," in lo_hi:
+                lo, hi = lo_hi.split(",")
+                op = "{%s,%s}" % (lo or "0", hi)
+            parts.append(f"(?:{cell}){op}")
+        else:
+            raise Unsupported(f"OP {op!r}")
+    return "".join(parts), first_anchor
+
+
+class FastMatcher:
+    """Matcher-compatible: add(key, patterns, greedy) then matcher(doc) -> [(key_hash, start, end)]."""
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+        self.fallback = Matcher(vocab)
+        self._n_fallback = 0
+        self.patterns: list[tuple[int, re.Pattern]] = []     # (key hash, regex)
+        self.by_lemma: dict[int, list[int]] = {}
+        self.by_lower: dict[int, list[int]] = {}
+        self.floating: list[int] = []                         # patterns with no first-token anchor
+        self.greedy: dict[int, str] = {}
+        self._anchors = None
+
+    def __len__(self):
+        return len({k for k, _ in self.patterns}) + len(self.fallback)
+
+    def add(self, key: str, patterns: list, greedy=None):
+        kh = self.vocab.strings.add(key)
+        if greedy:
+            self.greedy[kh] = greedy
+        slow = []
+        for pat in patterns:
+            try:
+                rx, anchor = compile_pattern(pat)
+            except Unsupported:
+                slow.append(pat)
+                continue
+            pid = len(self.patterns)
+            self.patterns.append((kh, re.compile(rx)))
+            if anchor is None:
+                self.floating.append(pid)
+            else:
+                table = self.by_lemma if anchor[0] == "LEMMA" else self.by_lower
+                for v in anchor[1]:
+                    table.setdefault(self.vocab.strings.add(v), []).append(pid)
+        if slow:
+            self.fallback.add(key, slow, greedy=greedy)
+            self._n_fallback += len(slow)
+        self._anchors = None
+
+    def __call__(self, doc, sents=None, enc=None):
+        n = len(doc)
+        if not n:
+            return []
+        if sents is None:
+            sents = [(s.start, s.end) for s in doc.sents]
+        text, starts, ends, arr = enc if enc is not None else encode(doc, sents)
+        if self._anchors is None:
+            self._anchors = (numpy.fromiter(self.by_lemma, dtype="uint64"),
+                             numpy.fromiter(self.by_lower, dtype="uint64"))
+        lem_keys, low_keys = self._anchors
+        hit = numpy.isin(arr[:, 1], lem_keys) | numpy.isin(arr[:, 0], low_keys)
+        end_tok = {int(e): i + 1 for i, e in enumerate(ends.tolist())}
+        found = []
+        pats, by_lemma, by_lower = self.patterns, self.by_lemma, self.by_lower
+        starts_l = starts.tolist()
+        arr_l = arr.tolist()
+        for i in numpy.flatnonzero(hit).tolist():
+            low, lem = arr_l[i][0], arr_l[i][1]
+            pos = starts_l[i]
+            for pid in by_lemma.get(lem, _NONE) + by_lower.get(low, _NONE):
+                kh, rx = pats[pid]
+                m = rx.match(text, pos)
+                if m and m.end() > pos:
+                    found.append((kh, i, end_tok[m.end()]))
+        for pid in self.floating:
+            kh, rx = pats[pid]
+            for m in rx.finditer(text):
+                if m.end() > m.start():
+                    s = int(numpy.searchsorted(starts, m.start(), side="left"))
+                    found.append((kh, s, end_tok[m.end()]))
+        if self._n_fallback:
+            found += [(k, s, e) for k, s, e in self.fallback(doc)]
+        return _filter_greedy(found, self.greedy)
+
+
+def encode(doc, sents):
+    """The doc as one string of token cells, and the cell offsets of every token."""
+    strings = doc.vocab.strings
+    arr = doc.to_array([LOWER, LEMMA, LIKE_NUM])
+    cells, cache = [], _CELL_CACHE
+    for low, lem, num in arr.tolist():
+        c = cache.get((low, lem, num))
+        if c is None:
+            c = cache[(low, lem, num)] = (f"{_clean(strings[low])}{SEP}{_clean(strings[lem])}{SEP}"
+                                          f"{1 if num else 0} ")
+        cells.append(c)
+    for s, _ in sents[1:]:
+        cells[s] = "\n" + cells[s]
+    lengths = numpy.fromiter((len(c) for c in cells), dtype="int64", count=len(cells))
+    ends = numpy.cumsum(lengths)
+    starts = ends - lengths
+    for s, _ in sents[1:]:
+        starts[s] += 1          # a token's cell starts after the sentence break
+    return "".join(cells), starts, ends, arr
+
+
+_CELL_CACHE: dict = {}
+_NONE: list = []
+
+
+def _clean(s: str) -> str:
+    # a cell holds no space, separator or line break of its own
+    return s.replace(" ", "_").replace("\n", "_").replace(SEP, "_") if (" " in s or "\n" in s or SEP in s) else s
+
+
+def _filter_greedy(found, greedy):
+    """spaCy's greedy="LONGEST": per key, the longest of overlapping matches, others dropped."""
+    found = sorted(set(found), key=lambda m: (m[1], m[2]))
+    if not greedy:
+        return found
+    out, by_key = [], defaultdict(list)
+    for m in found:
+        (by_key[m[0]] if m[0] in greedy else out).append(m)
+    for ms in by_key.values():
+        taken: list[tuple[int, int]] = []
+        for kh, s, e in sorted(ms, key=lambda m: (-(m[2] - m[1]), m[1])):
+            if all(e <= ts or s >= te for ts, te in taken):
+                taken.append((s, e))
+                out.append((kh, s, e))
+    return sorted(out, key=lambda m: (m[1], m[2]))
