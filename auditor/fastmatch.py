@@ -67,6 +67,8 @@ def _token_regex(tok: dict) -> tuple[str, tuple]:
             anchor = anchor or ("LEMMA", vals)
         elif k == "LIKE_NUM":
             num = "1" if spec else "0"
+            if spec and anchor is None:
+                anchor = ("NUM", ())
         else:
             raise Unsupported(k)
     return f"{lower}{SEP}{lemma}{SEP}{num} ", anchor
@@ -105,6 +107,7 @@ class FastMatcher:
         self.by_lemma: dict[int, list[int]] = {}
         self.by_lower: dict[int, list[int]] = {}
         self.floating: list[int] = []                         # patterns with no first-token anchor
+        self.by_num: list[int] = []                           # patterns that start with a number
         self.greedy: dict[int, str] = {}
         self._anchors = None
 
@@ -116,7 +119,15 @@ class FastMatcher:
         if greedy:
             self.greedy[kh] = greedy
         slow = []
+        # a leading optional token would leave a pattern without an anchor: try it both ways
+        expanded = []
         for pat in patterns:
+            while pat and pat[0].get("OP") in ("?", "*"):
+                first = {k: v for k, v in pat[0].items() if k != "OP"}
+                expanded.append([dict(first, OP="+") if pat[0]["OP"] == "*" else first] + pat[1:])
+                pat = pat[1:]
+            expanded.append(pat)
+        for pat in expanded:
             try:
                 rx, anchor = compile_pattern(pat)
             except Unsupported:
@@ -126,6 +137,8 @@ class FastMatcher:
             self.patterns.append((kh, re.compile(rx)))
             if anchor is None:
                 self.floating.append(pid)
+            elif anchor[0] == "NUM":
+                self.by_num.append(pid)
             else:
                 table = self.by_lemma if anchor[0] == "LEMMA" else self.by_lower
                 for v in anchor[1]:
@@ -147,6 +160,8 @@ class FastMatcher:
                              numpy.fromiter(self.by_lower, dtype="uint64"))
         lem_keys, low_keys = self._anchors
         hit = numpy.isin(arr[:, 1], lem_keys) | numpy.isin(arr[:, 0], low_keys)
+        if self.by_num:
+            hit |= arr[:, 2] != 0
         end_tok = {int(e): i + 1 for i, e in enumerate(ends.tolist())}
         found = []
         pats, by_lemma, by_lower = self.patterns, self.by_lemma, self.by_lower
@@ -155,7 +170,10 @@ class FastMatcher:
         for i in numpy.flatnonzero(hit).tolist():
             low, lem = arr_l[i][0], arr_l[i][1]
             pos = starts_l[i]
-            for pid in by_lemma.get(lem, _NONE) + by_lower.get(low, _NONE):
+            pids = by_lemma.get(lem, _NONE) + by_lower.get(low, _NONE)
+            if arr_l[i][2]:
+                pids = pids + self.by_num
+            for pid in pids:
                 kh, rx = pats[pid]
                 m = rx.match(text, pos)
                 if m and m.end() > pos:
