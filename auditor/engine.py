@@ -22,7 +22,7 @@ import numpy
 from spacy.matcher import PhraseMatcher
 from spacy.schemas import validate_token_pattern
 
-from .fastmatch import FastMatcher, encode
+from .fastmatch import FastMatcher, MatcherGroup
 
 from .model import Block, Cue, Finding, Mitigation, Page, Suppressed, severity_rank
 from .nlp import build_nlp, lemmatizer
@@ -95,6 +95,8 @@ class Engine:
         for j, (term, path, line) in enumerate(ruleset.terminators):
             self._add(self.context, "TERM", [term], path, [line])
         self._compile_aux()
+        self.group = MatcherGroup({"targets": self.targets, "aux": self.aux, "context": self.context,
+                                   "mitigate": self.mitigate})
         self._compile_lexicons()
         self.sc = ruleset.scoring
 
@@ -157,14 +159,14 @@ class Engine:
             starts.insert(0, 0)
         sents = list(zip(starts, starts[1:] + [n]))
         sent_of = numpy.repeat(numpy.arange(len(sents)), [e - s for s, e in sents]).tolist() if n else []
-        enc = encode(doc, sents) if n else None
+        matches = self.group.run(doc, sents)
 
         # context triggers and terminators
         mods_by_sent: dict[int, list[_Mod]] = {}
         terms_by_sent: dict[int, list[int]] = {}
         pseudo: list[tuple[int, int]] = []
         raw_mods = []
-        for key, s, e in self.context(doc, sents, enc):
+        for key, s, e in matches["context"]:
             k = strings[key]
             if k == "TERM":
                 terms_by_sent.setdefault(sent_of[s], []).append(s)
@@ -185,7 +187,7 @@ class Engine:
 
         # co-occurrence conditions and voice signals
         aux_by_key: dict[str, list[tuple[int, int]]] = {}
-        for key, s, e in self.aux(doc, sents, enc):
+        for key, s, e in matches["aux"]:
             aux_by_key.setdefault(strings[key], []).append((s, e))
         signals = self._signals(doc, aux_by_key)
         if assume_voice:
@@ -204,7 +206,7 @@ class Engine:
 
         out = Analysis(signals=signals)
         candidates = []
-        for key, s, e in self.targets(doc, sents, enc):
+        for key, s, e in matches["targets"]:
             ri = int(strings[key][1:])
             candidates.append((ri, s, e))
         candidates.sort(key=lambda c: (c[1], -(c[2] - c[1])))
@@ -246,7 +248,7 @@ class Engine:
                 cues=weighed, region=region, note=f"pattern of {rule.id} matched"))
         out.findings = _dedupe(out.findings)
         out.suppressed = _dedupe(out.suppressed)
-        out.mitigations = self._mitigations(doc, sents, enc)
+        out.mitigations = self._mitigations(doc, matches["mitigate"])
         out.findings += self._page_level(st, out)
         out.findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.category))
         return out
@@ -336,9 +338,9 @@ class Engine:
                 "stance": stance, "stance_examples": examples,
                 "commentary": stance >= int(stance_cfg.get("threshold", 10 ** 9))}
 
-    def _mitigations(self, doc, sents, enc) -> list[Mitigation]:
+    def _mitigations(self, doc, found) -> list[Mitigation]:
         out, seen = [], set()
-        for key, s, e in sorted(self.mitigate(doc, sents, enc), key=lambda m: m[1]):
+        for key, s, e in sorted(found, key=lambda m: m[1]):
             r = self.mit_rules[int(self.nlp.vocab.strings[key][1:])]
             span = doc[s:e]
             norm = (r.id, span.text.lower())

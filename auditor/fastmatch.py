@@ -12,10 +12,10 @@ Matcher, so a rule author may still write any spaCy token pattern.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections import defaultdict
 
-import numpy
 from spacy.attrs import LEMMA, LIKE_NUM, LOWER
 from spacy.matcher import Matcher
 
@@ -109,7 +109,6 @@ class FastMatcher:
         self.floating: list[int] = []                         # patterns with no first-token anchor
         self.by_num: list[int] = []                           # patterns that start with a number
         self.greedy: dict[int, str] = {}
-        self._anchors = None
 
     def __len__(self):
         return len({k for k, _ in self.patterns}) + len(self.fallback)
@@ -146,33 +145,22 @@ class FastMatcher:
         if slow:
             self.fallback.add(key, slow, greedy=greedy)
             self._n_fallback += len(slow)
-        self._anchors = None
 
-    def __call__(self, doc, sents=None, enc=None):
-        n = len(doc)
-        if not n:
-            return []
-        if sents is None:
-            sents = [(s.start, s.end) for s in doc.sents]
-        text, starts, ends, arr = enc if enc is not None else encode(doc, sents)
-        if self._anchors is None:
-            self._anchors = (numpy.fromiter(self.by_lemma, dtype="uint64"),
-                             numpy.fromiter(self.by_lower, dtype="uint64"))
-        lem_keys, low_keys = self._anchors
-        hit = numpy.isin(arr[:, 1], lem_keys) | numpy.isin(arr[:, 0], low_keys)
-        if self.by_num:
-            hit |= arr[:, 2] != 0
-        end_tok = {int(e): i + 1 for i, e in enumerate(ends.tolist())}
+    def candidates(self, low: int, lem: int, num: int) -> list[int]:
+        """The patterns whose first token a token with these attributes can be."""
+        pids = self.by_lemma.get(lem, _NONE) + self.by_lower.get(low, _NONE)
+        return pids + self.by_num if num else pids
+
+    def __call__(self, doc, sents=None):
+        """Match one doc on its own (MatcherGroup does it for several matchers at once)."""
+        return MatcherGroup({"m": self}).run(doc, sents)["m"]
+
+    def run(self, doc, enc, cands) -> list:
+        text, starts, end_tok = enc
         found = []
-        pats, by_lemma, by_lower = self.patterns, self.by_lemma, self.by_lower
-        starts_l = starts.tolist()
-        arr_l = arr.tolist()
-        for i in numpy.flatnonzero(hit).tolist():
-            low, lem = arr_l[i][0], arr_l[i][1]
-            pos = starts_l[i]
-            pids = by_lemma.get(lem, _NONE) + by_lower.get(low, _NONE)
-            if arr_l[i][2]:
-                pids = pids + self.by_num
+        pats = self.patterns
+        for i, pids in cands:
+            pos = starts[i]
             for pid in pids:
                 kh, rx = pats[pid]
                 m = rx.match(text, pos)
@@ -182,32 +170,57 @@ class FastMatcher:
             kh, rx = pats[pid]
             for m in rx.finditer(text):
                 if m.end() > m.start():
-                    s = int(numpy.searchsorted(starts, m.start(), side="left"))
+                    s = bisect.bisect_left(starts, m.start())
                     found.append((kh, s, end_tok[m.end()]))
         if self._n_fallback:
             found += [(k, s, e) for k, s, e in self.fallback(doc)]
         return _filter_greedy(found, self.greedy)
 
 
-def encode(doc, sents):
-    """The doc as one string of token cells, and the cell offsets of every token."""
-    strings = doc.vocab.strings
-    arr = doc.to_array([LOWER, LEMMA, LIKE_NUM])
-    cells, cache = [], _CELL_CACHE
-    for low, lem, num in arr.tolist():
-        c = cache.get((low, lem, num))
-        if c is None:
-            c = cache[(low, lem, num)] = (f"{_clean(strings[low])}{SEP}{_clean(strings[lem])}{SEP}"
-                                          f"{1 if num else 0} ")
-        cells.append(c)
-    for s, _ in sents[1:]:
-        cells[s] = "\n" + cells[s]
-    lengths = numpy.fromiter((len(c) for c in cells), dtype="int64", count=len(cells))
-    ends = numpy.cumsum(lengths)
-    starts = ends - lengths
-    for s, _ in sents[1:]:
-        starts[s] += 1          # a token's cell starts after the sentence break
-    return "".join(cells), starts, ends, arr
+class MatcherGroup:
+    """Several FastMatchers run over one encoding of a doc, in one pass over its tokens.
+
+    Each distinct token (lowercase form, lemma, number or not) is encoded and looked up in every
+    matcher's anchor tables once per process, not once per occurrence.
+    """
+
+    def __init__(self, matchers: dict):
+        self.matchers = matchers
+        self.names = list(matchers)
+        self._cache: dict = {}
+
+    def run(self, doc, sents=None) -> dict:
+        n = len(doc)
+        if not n:
+            return {name: [] for name in self.names}
+        if sents is None:
+            sents = [(s.start, s.end) for s in doc.sents]
+        strings = doc.vocab.strings
+        breaks = {s for s, _ in sents[1:]}
+        cache, ms = self._cache, [self.matchers[k] for k in self.names]
+        cands = [[] for _ in ms]
+        cells, starts, end_tok = [], [], {}
+        pos = 0
+        for i, (low, lem, num) in enumerate(doc.to_array([LOWER, LEMMA, LIKE_NUM]).tolist()):
+            entry = cache.get((low, lem, num))
+            if entry is None:
+                cell = f"{_clean(strings[low])}{SEP}{_clean(strings[lem])}{SEP}{1 if num else 0} "
+                pids = tuple(m.candidates(low, lem, num) for m in ms)
+                entry = cache[(low, lem, num)] = (cell, pids if any(pids) else None)
+            if i in breaks:
+                cells.append("\n")
+                pos += 1
+            cell, pids = entry
+            cells.append(cell)
+            starts.append(pos)
+            pos += len(cell)
+            end_tok[pos] = i + 1
+            if pids is not None:
+                for c, p in zip(cands, pids):
+                    if p:
+                        c.append((i, p))
+        enc = ("".join(cells), starts, end_tok)
+        return {name: m.run(doc, enc, c) for name, m, c in zip(self.names, ms, cands)}
 
 
 _CELL_CACHE: dict = {}
