@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import bisect
 import re
+from itertools import accumulate
 from collections import defaultdict
 
-from spacy.attrs import LEMMA, LIKE_NUM, LOWER
+from spacy.attrs import LEMMA, LOWER
 from spacy.matcher import Matcher
 
 SEP = "\x1f"            # between the fields of one token
@@ -195,32 +196,33 @@ class MatcherGroup:
             return {name: [] for name in self.names}
         if sents is None:
             sents = [(s.start, s.end) for s in doc.sents]
-        strings = doc.vocab.strings
-        breaks = {s for s, _ in sents[1:]}
-        cache, ms = self._cache, [self.matchers[k] for k in self.names]
-        cands = [[] for _ in ms]
-        cells, starts, end_tok = [], [], {}
-        pos = 0
-        for i, (low, lem, num) in enumerate(doc.to_array([LOWER, LEMMA, LIKE_NUM]).tolist()):
-            entry = cache.get((low, lem, num))
-            if entry is None:
-                cell = f"{_clean(strings[low])}{SEP}{_clean(strings[lem])}{SEP}{1 if num else 0} "
-                pids = tuple(m.candidates(low, lem, num) for m in ms)
-                entry = cache[(low, lem, num)] = (cell, pids if any(pids) else None)
-            if i in breaks:
-                cells.append("\n")
-                pos += 1
-            cell, pids = entry
-            cells.append(cell)
-            starts.append(pos)
-            pos += len(cell)
-            end_tok[pos] = i + 1
-            if pids is not None:
-                for c, p in zip(cands, pids):
-                    if p:
-                        c.append((i, p))
+        cache, ms, vocab = self._cache, [self.matchers[k] for k in self.names], doc.vocab
+
+        def miss(low, lem):
+            # the lemma is a function of the lowercase form (see nlp.CaseFoldLemmatizer)
+            num = vocab[low].like_num
+            cell = f"{_clean(vocab.strings[low])}{SEP}{_clean(vocab.strings[lem])}{SEP}{1 if num else 0} "
+            pids = tuple(m.candidates(low, lem, num) for m in ms)
+            e = cache[low] = (cell, len(cell), pids if any(pids) else None)
+            return e
+
+        entries = [cache.get(low) or miss(low, lem) for low, lem in doc.to_array([LOWER, LEMMA]).tolist()]
+        cells = [e[0] for e in entries]
+        lengths = [e[1] for e in entries]
+        for s, _ in sents[1:]:            # a line break before each sentence but the first
+            cells[s] = "\n" + cells[s]
+            lengths[s] += 1
+        ends = list(accumulate(lengths))
+        starts = [e - ln for e, ln in zip(ends, lengths)]
+        for s, _ in sents[1:]:
+            starts[s] += 1
+        end_tok = dict(zip(ends, range(1, n + 1)))
+        hits = [(i, e[2]) for i, e in enumerate(entries) if e[2] is not None]
         enc = ("".join(cells), starts, end_tok)
-        return {name: m.run(doc, enc, c) for name, m, c in zip(self.names, ms, cands)}
+        out = {}
+        for k, (name, m) in enumerate(zip(self.names, ms)):
+            out[name] = m.run(doc, enc, [(i, p[k]) for i, p in hits if p[k]])
+        return out
 
 
 _CELL_CACHE: dict = {}
