@@ -18,6 +18,7 @@ from itertools import accumulate
 from collections import defaultdict
 
 from spacy.attrs import LEMMA, LOWER
+from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.matcher import Matcher
 
 SEP = "\x1f"            # between the fields of one token
@@ -75,13 +76,25 @@ def _token_regex(tok: dict) -> tuple[str, tuple]:
     return f"{lower}{SEP}{lemma}{SEP}{num} ", anchor
 
 
-def compile_pattern(pattern: list[dict]) -> tuple[str, tuple]:
-    parts, first_anchor = [], None
+def _commonness(anchor) -> int:
+    """How many of an anchor's values are stop words: the fewer, the fewer places to try."""
+    if anchor[0] == "NUM":
+        return 1
+    return sum(v in STOP_WORDS or len(v) < 3 for v in anchor[1]) * 10 + len(anchor[1]) // 10
+
+
+def compile_pattern(pattern: list[dict]) -> tuple[str, tuple, int]:
+    """(regex, anchor, offset): the anchor is the least common of the tokens at a fixed offset
+    from the start (the leading tokens without an operator), so a pattern that opens with "the"
+    or "not" is tried where its rarer second word stands."""
+    parts, fixed, closed = [], [], False
     for i, tok in enumerate(pattern):
         cell, anchor = _token_regex(tok)
         op = tok.get("OP")
-        if i == 0 and op in (None, "+", "1"):
-            first_anchor = anchor
+        if not closed:
+            if op in (None, "1", "+"):
+                fixed.append((anchor, i))
+            closed = op not in (None, "1")
         if op in (None, "1"):
             parts.append(f"(?:{cell})")
         elif op in ("?", "*", "+"):
@@ -94,7 +107,11 @@ def compile_pattern(pattern: list[dict]) -> tuple[str, tuple]:
             parts.append(f"(?:{cell}){op}")
         else:
             raise Unsupported(f"OP {op!r}")
-    return "".join(parts), first_anchor
+    usable = [(a, k) for a, k in fixed if a is not None]
+    if not usable:
+        return "".join(parts), None, 0
+    anchor, k = min(usable, key=lambda ak: (_commonness(ak[0]), ak[1]))
+    return "".join(parts), anchor, k
 
 
 class FastMatcher:
@@ -129,12 +146,12 @@ class FastMatcher:
             expanded.append(pat)
         for pat in expanded:
             try:
-                rx, anchor = compile_pattern(pat)
+                rx, anchor, offset = compile_pattern(pat)
             except Unsupported:
                 slow.append(pat)
                 continue
             pid = len(self.patterns)
-            self.patterns.append((kh, re.compile(rx)))
+            self.patterns.append((kh, re.compile(rx), offset))
             if anchor is None:
                 self.floating.append(pid)
             elif anchor[0] == "NUM":
@@ -161,14 +178,16 @@ class FastMatcher:
         found = []
         pats = self.patterns
         for i, pids in cands:
-            pos = starts[i]
             for pid in pids:
-                kh, rx = pats[pid]
+                kh, rx, k = pats[pid]
+                if k > i:
+                    continue
+                pos = starts[i - k]
                 m = rx.match(text, pos)
                 if m and m.end() > pos:
-                    found.append((kh, i, end_tok[m.end()]))
+                    found.append((kh, i - k, end_tok[m.end()]))
         for pid in self.floating:
-            kh, rx = pats[pid]
+            kh, rx, _ = pats[pid]
             for m in rx.finditer(text):
                 if m.end() > m.start():
                     s = bisect.bisect_left(starts, m.start())
