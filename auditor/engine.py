@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy
+from spacy.attrs import IDX, LENGTH
 from spacy.matcher import PhraseMatcher
 from spacy.schemas import validate_token_pattern
 
@@ -56,8 +57,15 @@ class _State:
     block_starts: list
     warned: dict           # block index -> warning Cue
 
+    tok_start: list = None   # token index -> char offset
+    tok_end: list = None
+
     def block_of(self, char: int) -> int:
         return max(0, bisect.bisect_right(self.block_starts, char) - 1)
+
+    def chars(self, s: int, e: int) -> tuple[int, int]:
+        """Character offsets of tokens s..e (no Span objects on the hot path)."""
+        return self.tok_start[s], self.tok_end[e - 1]
 
 
 @dataclass
@@ -160,6 +168,9 @@ class Engine:
         sents = list(zip(starts, starts[1:] + [n]))
         sent_of = numpy.repeat(numpy.arange(len(sents)), [e - s for s, e in sents]).tolist() if n else []
         matches = self.group.run(doc, sents)
+        ia = doc.to_array([IDX, LENGTH]).tolist() if n else []
+        tok_start = [a for a, _ in ia]
+        tok_end = [a + b for a, b in ia]
 
         # context triggers and terminators
         mods_by_sent: dict[int, list[_Mod]] = {}
@@ -179,9 +190,9 @@ class Engine:
         for t, s, e in raw_mods:
             if any(ps <= s and e <= pe for ps, pe in pseudo):
                 continue
-            span = doc[s:e]
+            cs, ce = tok_start[s], tok_end[e - 1]
             mods_by_sent.setdefault(sent_of[s], []).append(
-                _Mod(t.category, t.direction, t.max_scope, s, e, span.text, (span.start_char, span.end_char)))
+                _Mod(t.category, t.direction, t.max_scope, s, e, text[cs:ce], (cs, ce)))
         for v in terms_by_sent.values():
             v.sort()
 
@@ -202,7 +213,7 @@ class Engine:
         # blocks: which block each token sits in, and which blocks a warning lead-in governs
         blocks = page.blocks or _line_blocks(text)
         st = _State(doc, sents, sent_of, mods_by_sent, terms_by_sent, aux_by_key, signals, blocks,
-                    [b.start for b in blocks], self._warned_blocks(doc, blocks, mods_by_sent))
+                    [b.start for b in blocks], self._warned_blocks(doc, blocks, mods_by_sent), tok_start, tok_end)
 
         out = Analysis(signals=signals)
         candidates = []
@@ -221,9 +232,10 @@ class Engine:
                 continue
             if "voice" in rule.requires and not signals["voice"]:
                 continue
-            span = doc[s:e]
-            sent = doc[ss:se]
-            bi = st.block_of(span.start_char)
+            cs, ce = st.chars(s, e)
+            sc, sce = st.chars(ss, se)
+            span_text = text[cs:ce]
+            bi = st.block_of(cs)
             region = blocks[bi].region if blocks else "main"
             cue = self._governing(rule, s, e, si, st)
             if cue is None and "warning" not in rule.ignore and bi in st.warned:
@@ -232,19 +244,19 @@ class Engine:
                 if rule.category in commentary_cats:
                     cue = commentary
                 else:
-                    q = _quoted(text, span.start_char, span.end_char, sent.start_char, sent.end_char)
+                    q = _quoted(text, cs, ce, sc, sce)
                     if q is not None:
                         cue = Cue("attributed", f"quoted on a commentary page: {q}", "none")
-            sentence_text = sent.text.strip()
+            sentence_text = text[sc:sce].strip()
             if cue is not None:
-                out.suppressed.append(Suppressed(rule.id, rule.category, span.text, sentence_text,
-                                                 span.start_char, span.end_char, cue.category, cue))
+                out.suppressed.append(Suppressed(rule.id, rule.category, span_text, sentence_text,
+                                                 cs, ce, cue.category, cue))
                 continue
             weighed = [Cue(m.category, m.text, m.direction, *m.char) for m in mods_by_sent.get(si, [])
                        if m.category not in SUPPRESSING or m.category in rule.ignore]
             out.findings.append(Finding(
                 rule=rule.id, category=rule.category, severity=rule.severity, confidence=rule.confidence,
-                text=span.text, sentence=sentence_text, start=span.start_char, end=span.end_char,
+                text=span_text, sentence=sentence_text, start=cs, end=ce,
                 cues=weighed, region=region, note=f"pattern of {rule.id} matched"))
         out.findings = _dedupe(out.findings)
         out.suppressed = _dedupe(out.suppressed)
@@ -274,10 +286,10 @@ class Engine:
                 if m.start - e <= m.scope and not any(e <= t < m.start for t in terms):
                     return Cue(m.category, m.text, m.direction, *m.char)
         if "question" not in rule.ignore:
-            ss, se = st.sents[si]
-            last = next((doc[k] for k in range(se - 1, ss - 1, -1) if not doc[k].is_space), None)
-            if last is not None and last.text.endswith("?"):
-                return Cue("question", "?", "none", last.idx, last.idx + len(last.text))
+            sc, sce = st.chars(*st.sents[si])
+            body = doc.text[sc:sce].rstrip()
+            if body.endswith("?"):
+                return Cue("question", "?", "none", sc + len(body) - 1, sc + len(body))
         return None
 
     def _warned_blocks(self, doc, blocks, mods_by_sent) -> dict[int, Cue]:

@@ -36,34 +36,30 @@ class CaseFoldLemmatizer:
     def __call__(self, doc):
         if not len(doc):
             return doc
-        lows = doc.to_array(LOWER)
-        uniq, inv = numpy.unique(lows, return_inverse=True)
         cache, strings = self.cache, self.strings
-        out = []
-        for h in uniq.tolist():
-            lem = cache.get(h)
-            if lem is None:
-                lem = cache[h] = strings.add(self.lemma(strings[h]))
-            out.append(lem)
-        doc.from_array([LEMMA], numpy.array(out, dtype="uint64")[inv].reshape(-1, 1))
+
+        def miss(h):
+            lem = cache[h] = strings.add(self.lemma(strings[h]))
+            return lem
+
+        lems = [cache.get(h) or miss(h) for h in doc.to_array(LOWER).tolist()]
+        doc.from_array([LEMMA], numpy.array(lems, dtype="uint64").reshape(-1, 1))
         return doc
 
 
 class _Shape:
     """What sentence splitting needs to know of one distinct token text."""
 
-    __slots__ = ("newlines", "space", "lower_start", "final", "closer", "ends_stop")
+    __slots__ = ("row",)
 
     def __init__(self, text: str):
-        self.space = not text.strip()
-        self.newlines = text.count("\n") if self.space else 0
-        self.lower_start = text[:1].islower()
-        self.final = text in FINAL
-        self.closer = text in CLOSERS
-        self.ends_stop = self.final or text[-1:] in ".!?:"
+        space = not text.strip()
+        final = text in FINAL
+        self.row = (space, text.count("\n") if space else 0, text[:1].islower(), final, text in CLOSERS,
+                    final or text[-1:] in ".!?:")
 
 
-_SHAPES: dict[int, _Shape] = {}
+_SHAPES: dict[int, tuple] = {}
 
 
 def set_sentence_starts(doc):
@@ -76,35 +72,28 @@ def set_sentence_starts(doc):
     if not n:
         return doc
     strings = doc.vocab.strings
-    shapes = []
-    for h in doc.to_array(ORTH).tolist():
-        sh = _SHAPES.get(h)
-        if sh is None:
-            sh = _SHAPES[h] = _Shape(strings[h])
-        shapes.append(sh)
-    starts = [1] + [0] * (n - 1)
-    prev_final = False
-    p = shapes[0]
-    if not p.space:
-        prev_final = p.final
-    for i in range(1, n):
-        t = shapes[i]
-        start = False
-        if p.newlines:
-            if p.newlines >= 2 or i < 2:
-                start = True
-            else:
-                start = not (t.lower_start and not shapes[i - 2].ends_stop)
-        elif t.space:
-            start = False
-        elif prev_final and not t.lower_start and not t.final and not t.closer:
-            start = True
-        if start:
-            starts[i] = 1
-        if not t.space:
-            prev_final = t.final or (prev_final and t.closer)
-        p = t
-    doc.from_array([SENT_START], numpy.array(starts, dtype="uint64").reshape(-1, 1))
+
+    def miss(h):
+        sh = _SHAPES[h] = _Shape(strings[h]).row
+        return sh
+
+    # one row of flags per token: space, newlines, lower_start, final, closer, ends_stop
+    f = numpy.array([_SHAPES.get(h) or miss(h) for h in doc.to_array(ORTH).tolist()], dtype="int64")
+    space, newlines, lower, final, closer, stop = (f[:, k] for k in range(6))
+    space, lower, final, closer, stop = (x.astype(bool) for x in (space, lower, final, closer, stop))
+    idx = numpy.arange(n)
+    # the last non-space token before each token, and whether a sentence had ended there
+    last_ns = numpy.maximum.accumulate(numpy.where(space, -1, idx))
+    prev_ns = numpy.concatenate(([-1], last_ns[:-1]))
+    ended = final | (closer & numpy.where(prev_ns >= 0, final[numpy.maximum(prev_ns, 0)], False))
+    prev_final = numpy.where(prev_ns >= 0, ended[numpy.maximum(prev_ns, 0)], False)
+    p_nl = numpy.concatenate(([0], newlines[:-1]))
+    two_back_stop = numpy.concatenate(([True, True], stop[:-2])) if n > 2 else numpy.ones(n, bool)
+    at_break = (p_nl >= 2) | (idx < 2) | ~(lower & ~two_back_stop)
+    after_stop = ~space & prev_final & ~lower & ~final & ~closer
+    starts = numpy.where(p_nl > 0, at_break, after_stop)
+    starts[0] = True
+    doc.from_array([SENT_START], starts.astype("uint64").reshape(-1, 1))
     return doc
 
 
