@@ -57,6 +57,7 @@ class _State:
     block_starts: list
     warned: dict           # block index -> warning Cue
 
+    text: str = ""          # the page text (doc.text would rebuild it from every token)
     tok_start: list = None   # token index -> char offset
     tok_end: list = None
 
@@ -213,7 +214,7 @@ class Engine:
         # blocks: which block each token sits in, and which blocks a warning lead-in governs
         blocks = page.blocks or _line_blocks(text)
         st = _State(doc, sents, sent_of, mods_by_sent, terms_by_sent, aux_by_key, signals, blocks,
-                    [b.start for b in blocks], self._warned_blocks(doc, blocks, mods_by_sent), tok_start, tok_end)
+                    [b.start for b in blocks], self._warned_blocks(text, blocks, mods_by_sent), text, tok_start, tok_end)
 
         out = Analysis(signals=signals)
         candidates = []
@@ -287,12 +288,12 @@ class Engine:
                     return Cue(m.category, m.text, m.direction, *m.char)
         if "question" not in rule.ignore:
             sc, sce = st.chars(*st.sents[si])
-            body = doc.text[sc:sce].rstrip()
+            body = st.text[sc:sce].rstrip()
             if body.endswith("?"):
                 return Cue("question", "?", "none", sc + len(body) - 1, sc + len(body))
         return None
 
-    def _warned_blocks(self, doc, blocks, mods_by_sent) -> dict[int, Cue]:
+    def _warned_blocks(self, text, blocks, mods_by_sent) -> dict[int, Cue]:
         """Blocks governed by a warning lead-in ("Red Flags to Watch For", "Be wary of clinics that:")."""
         if not blocks:
             return {}
@@ -303,7 +304,6 @@ class Engine:
                     lead_cues.setdefault(m.char[0], m)
         if not lead_cues:
             return {}
-        text = doc.text
         starts = sorted(lead_cues)
         out: dict[int, Cue] = {}
         i = 0
