@@ -160,7 +160,11 @@ class Engine:
     # -- analysis ----------------------------------------------------------------------------
     def analyse(self, page: Page, doc=None, assume_voice: bool = False) -> Analysis:
         text = page.text
-        doc = doc if doc is not None else self.nlp(text)
+        if doc is None:
+            # the pipeline's components called in turn: Language.__call__ adds nothing here but time
+            doc = self.nlp.make_doc(text)
+            for _, proc in self.nlp.pipeline:
+                doc = proc(doc)
         strings = self.nlp.vocab.strings
         n = len(doc)
         starts = numpy.flatnonzero(doc.to_array("SENT_START") == 1).tolist() or [0]

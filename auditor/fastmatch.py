@@ -79,7 +79,7 @@ def _token_regex(tok: dict) -> tuple[str, tuple]:
 def _commonness(anchor) -> int:
     """How many of an anchor's values are stop words: the fewer, the fewer places to try."""
     if anchor[0] == "NUM":
-        return 1
+        return 15           # numbers are commoner than most stop words on these pages
     return sum(v in STOP_WORDS or len(v) < 3 for v in anchor[1]) * 10 + len(anchor[1]) // 10
 
 
@@ -126,6 +126,7 @@ class FastMatcher:
         self.by_lower: dict[int, list[int]] = {}
         self.floating: list[int] = []                         # patterns with no first-token anchor
         self.by_num: list[int] = []                           # patterns that start with a number
+        self._seen: set = set()
         self.greedy: dict[int, str] = {}
 
     def __len__(self):
@@ -150,8 +151,14 @@ class FastMatcher:
             except Unsupported:
                 slow.append(pat)
                 continue
+            if (kh, rx) in self._seen:
+                continue
+            self._seen.add((kh, rx))
             pid = len(self.patterns)
-            self.patterns.append((kh, re.compile(rx), offset))
+            # a one-token pattern that tests only its anchor attribute matches wherever it is tried
+            whole = len(pat) == 1 and not pat[0].get("OP") and anchor is not None and anchor[0] != "NUM" \
+                and len([k for k in pat[0] if k != "OP"]) == 1
+            self.patterns.append((kh, None if whole else re.compile(rx), offset))
             if anchor is None:
                 self.floating.append(pid)
             elif anchor[0] == "NUM":
@@ -174,24 +181,31 @@ class FastMatcher:
         return MatcherGroup({"m": self}).run(doc, sents)["m"]
 
     def run(self, doc, enc, cands) -> list:
-        text, starts, end_tok = enc
+        text, ends, cell_len = enc
+
+        def end_tok(pos):           # the token whose cell ends at pos, plus one
+            return bisect.bisect_left(ends, pos) + 1
+
         found = []
         pats = self.patterns
         for i, pids in cands:
             for pid in pids:
                 kh, rx, k = pats[pid]
+                if rx is None:
+                    found.append((kh, i, i + 1))
+                    continue
                 if k > i:
                     continue
-                pos = starts[i - k]
+                pos = ends[i - k] - cell_len[i - k]
                 m = rx.match(text, pos)
                 if m and m.end() > pos:
-                    found.append((kh, i - k, end_tok[m.end()]))
+                    found.append((kh, i - k, end_tok(m.end())))
         for pid in self.floating:
             kh, rx, _ = pats[pid]
             for m in rx.finditer(text):
                 if m.end() > m.start():
-                    s = bisect.bisect_left(starts, m.start())
-                    found.append((kh, s, end_tok[m.end()]))
+                    s = bisect.bisect_right(ends, m.start())
+                    found.append((kh, s, end_tok(m.end())))
         if self._n_fallback:
             found += [(k, s, e) for k, s, e in self.fallback(doc)]
         return _filter_greedy(found, self.greedy)
@@ -217,27 +231,31 @@ class MatcherGroup:
             sents = [(s.start, s.end) for s in doc.sents]
         cache, ms, vocab = self._cache, [self.matchers[k] for k in self.names], doc.vocab
 
-        def miss(low, lem):
-            # the lemma is a function of the lowercase form (see nlp.CaseFoldLemmatizer)
+        lemmas = None
+
+        def miss(low, i):
+            # the lemma is a function of the lowercase form (see nlp.CaseFoldLemmatizer), so the
+            # entry is keyed by the lowercase form alone and the lemma read once from the doc
+            nonlocal lemmas
+            if lemmas is None:
+                lemmas = doc.to_array(LEMMA).tolist()
+            lem = lemmas[i]
             num = vocab[low].like_num
             cell = f"{_clean(vocab.strings[low])}{SEP}{_clean(vocab.strings[lem])}{SEP}{1 if num else 0} "
             pids = tuple(m.candidates(low, lem, num) for m in ms)
             e = cache[low] = (cell, len(cell), pids if any(pids) else None)
             return e
 
-        entries = [cache.get(low) or miss(low, lem) for low, lem in doc.to_array([LOWER, LEMMA]).tolist()]
+        entries = [cache.get(low) or miss(low, i) for i, low in enumerate(doc.to_array(LOWER).tolist())]
         cells = [e[0] for e in entries]
         lengths = [e[1] for e in entries]
         for s, _ in sents[1:]:            # a line break before each sentence but the first
             cells[s] = "\n" + cells[s]
             lengths[s] += 1
         ends = list(accumulate(lengths))
-        starts = [e - ln for e, ln in zip(ends, lengths)]
-        for s, _ in sents[1:]:
-            starts[s] += 1
-        end_tok = dict(zip(ends, range(1, n + 1)))
         hits = [(i, e[2]) for i, e in enumerate(entries) if e[2] is not None]
-        enc = ("".join(cells), starts, end_tok)
+        # a token's cell starts where it ends less its own length (a sentence break stands before)
+        enc = ("".join(cells), ends, [e[1] for e in entries])
         out = {}
         for k, (name, m) in enumerate(zip(self.names, ms)):
             out[name] = m.run(doc, enc, [(i, p[k]) for i, p in hits if p[k]])

@@ -47,16 +47,13 @@ class CaseFoldLemmatizer:
         return doc
 
 
-class _Shape:
-    """What sentence splitting needs to know of one distinct token text."""
-
-    __slots__ = ("row",)
-
-    def __init__(self, text: str):
-        space = not text.strip()
-        final = text in FINAL
-        self.row = (space, text.count("\n") if space else 0, text[:1].islower(), final, text in CLOSERS,
-                    final or text[-1:] in ".!?:")
+def _shape(text: str) -> tuple:
+    """What sentence splitting needs to know of one distinct token text:
+    (space, newlines, starts lowercase, final punctuation, closer, ends like a stop)."""
+    space = not text.strip()
+    final = text in FINAL
+    return (space, text.count("\n") if space else 0, text[:1].islower(), final, text in CLOSERS,
+            final or text[-1:] in ".!?:")
 
 
 _SHAPES: dict[int, tuple] = {}
@@ -74,26 +71,28 @@ def set_sentence_starts(doc):
     strings = doc.vocab.strings
 
     def miss(h):
-        sh = _SHAPES[h] = _Shape(strings[h]).row
+        sh = _SHAPES[h] = _shape(strings[h])
         return sh
 
-    # one row of flags per token: space, newlines, lower_start, final, closer, ends_stop
-    f = numpy.array([_SHAPES.get(h) or miss(h) for h in doc.to_array(ORTH).tolist()], dtype="int64")
-    space, newlines, lower, final, closer, stop = (f[:, k] for k in range(6))
-    space, lower, final, closer, stop = (x.astype(bool) for x in (space, lower, final, closer, stop))
-    idx = numpy.arange(n)
-    # the last non-space token before each token, and whether a sentence had ended there
-    last_ns = numpy.maximum.accumulate(numpy.where(space, -1, idx))
-    prev_ns = numpy.concatenate(([-1], last_ns[:-1]))
-    ended = final | (closer & numpy.where(prev_ns >= 0, final[numpy.maximum(prev_ns, 0)], False))
-    prev_final = numpy.where(prev_ns >= 0, ended[numpy.maximum(prev_ns, 0)], False)
-    p_nl = numpy.concatenate(([0], newlines[:-1]))
-    two_back_stop = numpy.concatenate(([True, True], stop[:-2])) if n > 2 else numpy.ones(n, bool)
-    at_break = (p_nl >= 2) | (idx < 2) | ~(lower & ~two_back_stop)
-    after_stop = ~space & prev_final & ~lower & ~final & ~closer
-    starts = numpy.where(p_nl > 0, at_break, after_stop)
-    starts[0] = True
-    doc.from_array([SENT_START], starts.astype("uint64").reshape(-1, 1))
+    # one row of flags per distinct token: space, newlines, lower_start, final, closer, ends_stop
+    rows = [_SHAPES.get(h) or miss(h) for h in doc.to_array(ORTH).tolist()]
+    starts = [0] * n
+    starts[0] = 1
+    prev_final = False
+    p = rows[0]
+    if not p[0]:
+        prev_final = p[3]
+    for i in range(1, n):
+        t = rows[i]
+        if p[1]:                                   # after a line break
+            if p[1] >= 2 or i < 2 or not (t[2] and not rows[i - 2][5]):
+                starts[i] = 1
+        elif not t[0] and prev_final and not t[2] and not t[3] and not t[4]:
+            starts[i] = 1
+        if not t[0]:
+            prev_final = t[3] or (prev_final and t[4])
+        p = t
+    doc.from_array([SENT_START], numpy.array(starts, dtype="uint64").reshape(-1, 1))
     return doc
 
 
