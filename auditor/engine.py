@@ -173,9 +173,8 @@ class Engine:
         sents = list(zip(starts, starts[1:] + [n]))
         sent_of = numpy.repeat(numpy.arange(len(sents)), [e - s for s, e in sents]).tolist() if n else []
         matches = self.group.run(doc, sents)
-        ia = doc.to_array([IDX, LENGTH]).tolist() if n else []
-        tok_start = [a for a, _ in ia]
-        tok_end = [a + b for a, b in ia]
+        ia = doc.to_array([IDX, LENGTH]).astype("int64")
+        tok_start, tok_end = ia[:, 0].tolist(), (ia[:, 0] + ia[:, 1]).tolist()
 
         # context triggers and terminators
         mods_by_sent: dict[int, list[_Mod]] = {}

@@ -273,16 +273,26 @@ def _clean(s: str) -> str:
 
 def _filter_greedy(found, greedy):
     """spaCy's greedy="LONGEST": per key, the longest of overlapping matches, others dropped."""
-    found = sorted(set(found), key=lambda m: (m[1], m[2]))
-    if not greedy:
-        return found
+    if not greedy or len(found) < 2:
+        return sorted(set(found), key=_BY_POSITION)
     out, by_key = [], defaultdict(list)
-    for m in found:
+    for m in set(found):
         (by_key[m[0]] if m[0] in greedy else out).append(m)
     for ms in by_key.values():
+        if len(ms) == 1:
+            out.append(ms[0])
+            continue
         taken: list[tuple[int, int]] = []
-        for kh, s, e in sorted(ms, key=lambda m: (-(m[2] - m[1]), m[1])):
+        for kh, s, e in sorted(ms, key=_LONGEST_FIRST):
             if all(e <= ts or s >= te for ts, te in taken):
                 taken.append((s, e))
                 out.append((kh, s, e))
-    return sorted(out, key=lambda m: (m[1], m[2]))
+    return sorted(out, key=_BY_POSITION)
+
+
+def _BY_POSITION(m):
+    return m[1], m[2]
+
+
+def _LONGEST_FIRST(m):
+    return m[1] - m[2], m[1]
