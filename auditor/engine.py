@@ -457,12 +457,16 @@ def _quoted(text, s, e, ss, se):
 
 
 def _any_in(spans, ss, se, outside=None) -> bool:
+    """Whether a span (of a list sorted by start) lies within ss..se, and outside `outside` if given."""
     if not spans:
         return False
-    if outside is None:
-        return any(ss <= s and e <= se for s, e in spans)
-    os_, oe = outside
-    return any(ss <= s and e <= se and (e <= os_ or s >= oe) for s, e in spans)
+    for k in range(bisect.bisect_left(spans, (ss,)), len(spans)):
+        s, e = spans[k]
+        if s >= se:
+            return False
+        if e <= se and (outside is None or e <= outside[0] or s >= outside[1]):
+            return True
+    return False
 
 
 def _line_blocks(text: str) -> list[Block]:

@@ -282,10 +282,11 @@ def _filter_greedy(found, greedy):
         if len(ms) == 1:
             out.append(ms[0])
             continue
-        taken: list[tuple[int, int]] = []
+        taken: set[int] = set()      # token positions already inside a kept match of this key
         for kh, s, e in sorted(ms, key=_LONGEST_FIRST):
-            if all(e <= ts or s >= te for ts, te in taken):
-                taken.append((s, e))
+            span = range(s, e)
+            if taken.isdisjoint(span):
+                taken.update(span)
                 out.append((kh, s, e))
     return sorted(out, key=_BY_POSITION)
 
