@@ -127,6 +127,7 @@ class FastMatcher:
         self.floating: list[int] = []                         # patterns with no first-token anchor
         self.by_num: list[int] = []                           # patterns that start with a number
         self._seen: set = set()
+        self.source: list = []                                # what was added, for checks
         self.greedy: dict[int, str] = {}
 
     def __len__(self):
@@ -134,6 +135,7 @@ class FastMatcher:
 
     def add(self, key: str, patterns: list, greedy=None):
         kh = self.vocab.strings.add(key)
+        self.source.append((key, patterns, greedy))
         if greedy:
             self.greedy[kh] = greedy
         slow = []
