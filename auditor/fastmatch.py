@@ -248,16 +248,17 @@ class MatcherGroup:
             e = cache[low] = (cell, len(cell), pids if any(pids) else None)
             return e
 
-        entries = [cache.get(low) or miss(low, i) for i, low in enumerate(doc.to_array(LOWER).tolist())]
-        cells = [e[0] for e in entries]
-        lengths = [e[1] for e in entries]
+        lows = doc.to_array(LOWER).tolist()
+        entries = [cache.get(low) or miss(low, i) for i, low in enumerate(lows)]
+        cells, cell_len, pids = (list(x) for x in zip(*entries))
+        lengths = cell_len.copy()
         for s, _ in sents[1:]:            # a line break before each sentence but the first
             cells[s] = "\n" + cells[s]
             lengths[s] += 1
         ends = list(accumulate(lengths))
-        hits = [(i, e[2]) for i, e in enumerate(entries) if e[2] is not None]
+        hits = [(i, p) for i, p in enumerate(pids) if p is not None]
         # a token's cell starts where it ends less its own length (a sentence break stands before)
-        enc = ("".join(cells), ends, [e[1] for e in entries])
+        enc = ("".join(cells), ends, cell_len)
         out = {}
         for k, (name, m) in enumerate(zip(self.names, ms)):
             out[name] = m.run(doc, enc, [(i, p[k]) for i, p in hits if p[k]])
