@@ -14,7 +14,7 @@ import click
 from . import __version__
 from .model import SEVERITIES, Error, severity_rank
 
-FORMATS = ["terminal", "json", "jsonl", "markdown", "csv"]
+FORMATS = ["terminal", "json", "jsonl", "markdown", "csv", "html"]
 
 
 def _size(value: str) -> int:
@@ -66,7 +66,7 @@ def main():
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="terminal", show_default=True,
               help="Output format: a terminal summary, one JSON report (an array for several inputs), "
-                   "JSON lines (one report per input, in input order), markdown or CSV (one row per finding).")
+                   "JSON lines (one report per input, in input order), markdown, CSV (one row per finding), or one self-contained HTML report.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), help="Exit 1 when a finding of this severity or worse exists.")
 @click.option("--include-text", is_flag=True, help="Put each page's audited text in the report.")

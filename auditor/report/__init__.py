@@ -23,4 +23,4 @@ def formatter(name: str):
     return deco
 
 
-from . import text_formats  # noqa: E402,F401  (registers the built-in formatters)
+from . import html, text_formats  # noqa: E402,F401  (registers the built-in formatters)

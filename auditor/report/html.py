@@ -1,0 +1,118 @@
+"""The HTML report: one self-contained file a reviewer can read, print and attach to a case file.
+
+Page text is hostile input. Everything from a page reaches the template as plain strings and
+Jinja2 escapes it (autoescape on); the evidence is highlighted by splitting its sentence into
+before / match / after in Python, never by building markup from page text. A Content-Security-
+Policy forbids every script (and every fetch), so even a slip in escaping could not run one.
+"""
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from importlib import resources
+from typing import Iterable, TextIO
+from urllib.parse import urlparse
+
+from jinja2 import Environment, FunctionLoader, select_autoescape
+
+from ..model import SEVERITIES, SiteReport
+from . import formatter
+from .text_formats import BAND_READING
+
+SEVERITY_COLOURS = {"critical": "#7a0019", "high": "#b34700", "medium": "#6b5900", "low": "#36574d"}
+
+
+def _load(name: str):
+    text = (resources.files("auditor.report") / "templates" / name).read_text(encoding="utf-8")
+    return text, None, lambda: True
+
+
+ENV = Environment(loader=FunctionLoader(_load), autoescape=select_autoescape(default=True, default_for_string=True),
+                  trim_blocks=True, lstrip_blocks=True)
+
+
+def safe_url(url) -> str | None:
+    """A link target only for http(s) URLs; anything else (javascript:, data:) is shown as text."""
+    if not isinstance(url, str):
+        return None
+    try:
+        scheme = urlparse(url.strip()).scheme.lower()
+    except ValueError:
+        return None
+    return url.strip() if scheme in ("http", "https") else None
+
+
+ENV.filters["safe_url"] = safe_url
+
+
+def split_evidence(sentence: str | None, text: str) -> tuple[str, str, str]:
+    """(before, evidence, after) of the finding's sentence, for highlighting."""
+    if sentence and text and text in sentence:
+        i = sentence.index(text)
+        return sentence[:i], text, sentence[i + len(text):]
+    return "", text or "", ""
+
+
+def chart(findings) -> dict:
+    """Bars per category, segments per severity, sized for an inline SVG."""
+    counts: dict[str, Counter] = {}
+    for f in findings:
+        counts.setdefault(f.category, Counter())[f.severity] += 1
+    rows, y, scale = [], 0, 28
+    widest = max((sum(c.values()) for c in counts.values()), default=1)
+    unit = min(scale, 420 / max(widest, 1))
+    order = sorted(counts, key=lambda c: (-max(SEVERITIES.index(s) for s in counts[c]), -sum(counts[c].values()), c))
+    for cat in order:
+        x, segs = 0, []
+        for sev in reversed(SEVERITIES):
+            n = counts[cat][sev]
+            if n:
+                segs.append({"x": x, "w": n * unit, "n": n, "severity": sev, "colour": SEVERITY_COLOURS[sev]})
+                x += n * unit
+        rows.append({"category": cat, "y": y, "segments": segs, "total": sum(counts[cat].values()),
+                     "label": ", ".join(f"{counts[cat][s]} {s}" for s in reversed(SEVERITIES) if counts[cat][s])})
+        y += 30
+    return {"rows": rows, "height": max(y, 30), "width": 700}
+
+
+def render_site(report: SiteReport, rules: dict) -> str:
+    pages = []
+    for p in report.pages:
+        groups: dict[str, list] = {}
+        for f in sorted(p.findings, key=lambda f: (-SEVERITIES.index(f.severity), f.start or 0)):
+            info = rules.get(f.rule, {})
+            before, mark, after = split_evidence(f.sentence, f.text)
+            groups.setdefault(f.category, []).append({
+                "f": f, "before": before, "mark": mark, "after": after,
+                "rationale": info.get("rationale", ""), "references": info.get("references", []),
+                "description": info.get("description", ""),
+            })
+        cats = sorted(groups, key=lambda c: -max(SEVERITIES.index(x["f"].severity) for x in groups[c]))
+        pages.append({"p": p, "groups": [(c, groups[c]) for c in cats],
+                      "chart": chart(p.findings) if len(report.pages) > 1 else None})
+    findings = list(report.findings())
+    return ENV.get_template("report.html.j2").render(
+        r=report, pages=pages, chart=chart(findings), n_findings=len(findings),
+        counts=Counter(f.severity for f in findings), reading=BAND_READING[report.band],
+        severities=list(reversed(SEVERITIES)), colours=SEVERITY_COLOURS, nonce=secrets.token_hex(8))
+
+
+def render_index(rows: list[dict], title: str, categories: list[str]) -> str:
+    """The batch index: one row per site (target, score, band, counts per category, report link)."""
+    return ENV.get_template("index.html.j2").render(
+        rows=sorted(rows, key=lambda r: -(r.get("score") or 0)), title=title, categories=categories,
+        nonce=secrets.token_hex(8))
+
+
+@formatter("html")
+def to_html(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
+    """One self-contained document; several targets follow one another in it."""
+    docs = [render_site(r, rules) for r in reports]
+    if len(docs) == 1:
+        out.write(docs[0])
+    else:
+        # several reports: each is a complete document, so join their bodies under one head
+        head, _, _ = docs[0].partition("<body>")
+        bodies = [d.partition("<body>")[2].rpartition("</body>")[0] for d in docs]
+        out.write(head + "<body>" + "<hr class=\"between\">".join(bodies) + "</body></html>\n")
+    out.flush()

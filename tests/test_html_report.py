@@ -1,0 +1,145 @@
+"""The HTML report in a real browser: renders, runs no script from page text, prints to PDF.
+
+Chromium is Debian's package (.ci/run installs it when absent). Started headless with a fresh
+profile; its console (with --enable-logging) tells whether anything ran or was blocked.
+"""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from auditor.model import Finding, PageResult, SiteReport
+from auditor.report.html import render_site
+from conftest import ROOT, run_cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OUTPUT = ROOT / "test-output"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
+        pytest.skip("SKIPPED: chromium not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+def browse(chromium, tmp_path, page: Path, *args) -> subprocess.CompletedProcess:
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+           "--hide-scrollbars", "--window-size=1200,1800", *args, page.as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def console_lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if "CONSOLE" in ln]
+
+
+def _report_file(tmp_path, source: Path) -> Path:
+    out = tmp_path / (source.stem + ".report.html")
+    r = run_cli("scan", "--format", "html", "--output", out, source)
+    assert r.returncode == 0, r.stderr.decode()
+    return out
+
+
+def test_clinic_report_renders_cleanly_with_screenshot(chromium, tmp_path):
+    report = _report_file(tmp_path, ROOT / "samples" / "clinic-renewal.html")
+    html = report.read_text(encoding="utf-8")
+    # self-contained: nothing to fetch
+    for needle in ("<link", "<script", "src=\"http", "@import", "url("):
+        assert needle not in html, needle
+    r = browse(chromium, tmp_path, report, "--dump-dom")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert console_lines(r.stderr) == []
+    dom = r.stdout
+    assert "Audit of" in dom and "FDA approved" in dom and "<mark>" in dom and "<svg" in dom
+    OUTPUT.mkdir(exist_ok=True)
+    shot = OUTPUT / "clinic-report.png"
+    shot.unlink(missing_ok=True)
+    r = browse(chromium, tmp_path, report, f"--screenshot={shot}")
+    assert shot.exists() and shot.stat().st_size > 10_000, r.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_hostile_page_text_renders_inert(chromium, tmp_path):
+    report = _report_file(tmp_path, FIXTURES / "hostile.html")
+    html = report.read_text(encoding="utf-8")
+    assert "data-pwned" in html                          # the text is there, as text
+    assert "<script>document" not in html and "<img src=x" not in html
+    assert 'href="javascript:' not in html
+    r = browse(chromium, tmp_path, report, "--dump-dom")
+    assert r.returncode == 0
+    dom = r.stdout
+    assert console_lines(r.stderr) == [], console_lines(r.stderr)   # nothing ran, nothing was blocked
+    body_tag = dom[dom.index("<body"):dom.index(">", dom.index("<body")) + 1]
+    assert "data-pwned" not in body_tag
+    assert "&lt;script&gt;document.body.setAttribute" in dom      # shown to the reviewer, escaped
+    OUTPUT.mkdir(exist_ok=True)
+    shot = OUTPUT / "hostile-report.png"
+    shot.unlink(missing_ok=True)
+    browse(chromium, tmp_path, report, f"--screenshot={shot}")
+    assert shot.exists()
+
+
+def test_hostile_urls_and_references_are_not_links(tmp_path):
+    f = Finding(rule="x.y", category="guarantee", severity="high", confidence=0.9, text="guaranteed",
+                sentence="Results guaranteed.", start=8, end=18)
+    page = PageResult(url="javascript:alert(1)", title="<b>t</b>", score=15, band="moderate", findings=[f])
+    rep = SiteReport(target="\"><script>alert(1)</script>", audited_at="2026-01-01T00:00:00Z", score=15,
+                     band="moderate", pages=[page], tool={"name": "auditor", "version": "0", "rules_version": "x"})
+    html = render_site(rep, {"x.y": {"rationale": "<i>r</i>", "references": ["javascript:alert(2)",
+                                                                              "https://example.org/a?b=1&c=2"]}})
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+    assert 'href="javascript:' not in html
+    assert 'href="https://example.org/a?b=1&amp;c=2"' in html
+    assert "<i>r</i>" not in html and "<b>t</b>" not in html
+
+
+def test_print_to_pdf_has_the_findings(chromium, tmp_path):
+    pypdf = pytest.importorskip("pypdf")
+    report = _report_file(tmp_path, ROOT / "samples" / "clinic-renewal.html")
+    pdf = tmp_path / "report.pdf"
+    r = browse(chromium, tmp_path, report, f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    assert pdf.exists(), r.stderr[-2000:]
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(str(pdf)).pages)
+    text = " ".join(text.split())
+    assert "Audit of" in text
+    # every finding's rule id is in the printed document
+    data = json.loads(run_cli("scan", "--format", "json", ROOT / "samples" / "clinic-renewal.html").stdout)
+    for f in data["pages"][0]["findings"]:
+        assert f["rule"] in text, f["rule"]
+    assert "Dismissed matches" in text
+
+
+def test_batch_index_sorts_and_filters_in_the_browser(chromium, tmp_path):
+    from auditor.report.html import render_index
+    rows = [
+        {"target": "https://b-clinic.example/", "score": 80, "band": "severe", "counts": {"guarantee": 2},
+         "report": "b.html"},
+        {"target": "https://a-clinic.example/", "score": 20, "band": "moderate", "counts": {"testimonial": 1},
+         "report": "a.html"},
+        {"target": "https://down.example/<script>document.body.setAttribute('data-pwned',1)</script>",
+         "score": None, "band": None, "counts": {}, "error": "DNS failure"},
+    ]
+    index = tmp_path / "index.html"
+    index.write_text(render_index(rows, "Batch audit", ["guarantee", "testimonial"]), encoding="utf-8")
+    html = index.read_text(encoding="utf-8")
+    assert html.index("b-clinic") < html.index("a-clinic")          # highest score first
+    r = browse(chromium, tmp_path, index, "--dump-dom")
+    assert console_lines(r.stderr) == [], console_lines(r.stderr)
+    assert "data-pwned" not in r.stdout[r.stdout.index("<body"):r.stdout.index(">", r.stdout.index("<body"))]
+    # the inline script sorts and filters; a URL fragment drives it so the test needs no clicks
+    page = index.as_uri() + "#sort=site&band=moderate"
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'p2'}", "--dump-dom", page]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    assert dom.index("a-clinic") < dom.index("b-clinic")                # sorted by site name
+    b_row = dom[dom.rindex("<tr", 0, dom.index("b-clinic")):dom.index("b-clinic")]
+    assert "hidden" in b_row                                            # filtered out by band
