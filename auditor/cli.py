@@ -120,24 +120,150 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
 
 
 def _warc_reports(auditor, path, include_text, state):
-    try:
-        from .warc import read_documents
-    except ImportError:
-        err = Error(str(path), f"{path}: reading WARC archives is not supported yet; extract the pages to .html files")
-        state["errors"] += 1
-        click.echo(f"auditor: {err.reason}", err=True)
-        yield auditor.site(str(path), [], [err])
-        return
-    pages, errors = [], []
-    for item in read_documents(path):
-        if isinstance(item, Error):
-            errors.append(item)
-            continue
-        page = auditor.page(item, include_text=include_text)
-        for f in page.findings:
+    """One site report per audited site in the archive, rebuilt exactly as the live run built it."""
+    from .warc import read_sites
+    for target, docs, errors in read_sites(path):
+        if errors and not docs:
+            state["errors"] += 1
+            for e in errors:
+                click.echo(f"auditor: {e.reason}", err=True)
+        rep = auditor.audit_site(target, docs, errors, include_text=include_text, extra={"source": str(path)})
+        for f in rep.findings():
             state["worst"] = max(state["worst"], severity_rank(f.severity))
-        pages.append(page)
-    yield auditor.site(str(path), pages, errors)
+        yield rep
+
+
+def _crawl_options(fn):
+    """Options shared by `audit` and `batch`: every config-file setting is also a flag."""
+    opts = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     help="TOML config file (default: $AUDITOR_CONFIG or ~/.config/auditor/config.toml)."),
+        click.option("--max-pages", type=int, help="Pages per site, the start page included [config: 20]."),
+        click.option("--depth", type=int, help="Link depth from the start page [config: 1]."),
+        click.option("--sitemap", is_flag=True, default=None, help="Also seed pages from /sitemap.xml."),
+        click.option("--only-url", is_flag=True, default=None, help="Audit just the given page, follow no links."),
+        click.option("--ignore-robots", is_flag=True, default=False,
+                     help="Do not obey robots.txt (loud, and recorded in the report)."),
+        click.option("--user-agent", help="User-Agent to send [config: auditor/VERSION (+contact)]."),
+        click.option("--contact", help="Contact URL named in the User-Agent."),
+        click.option("--delay", type=float, help="Seconds between requests to one host, at least [config: 1]."),
+        click.option("--jitter", type=float, help="Up to this many random seconds added to the delay [config: 0.5]."),
+        click.option("--timeout", type=float, help="Total seconds for one request [config: 30]."),
+        click.option("--max-size", "max_bytes", help="Largest body after decompression, e.g. 5MB [config: 5MB]."),
+        click.option("--retries", type=int, help="Retries on 429 and 5xx [config: 2]."),
+        click.option("--output-dir", type=click.Path(file_okay=False),
+                     help="Where the WARC archive (and batch files) go [config: auditor-output]."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _crawl_config(config_path, ignore_robots, max_bytes, **kw):
+    from .config import ConfigError, load
+    if max_bytes is not None:
+        kw["max_bytes"] = _size(max_bytes)
+    if ignore_robots:
+        kw["obey_robots"] = False
+        click.echo("auditor: WARNING: --ignore-robots: robots.txt will NOT be obeyed; "
+                   "this is recorded in every report of this run", err=True)
+    try:
+        return load(config_path, **kw)
+    except ConfigError as e:
+        click.echo(f"auditor: bad configuration: {e}", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("urls", nargs=-1, required=True)
+@_crawl_options
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="terminal", show_default=True,
+              help="Output format (as for scan).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), help="Exit 1 when a finding of this severity or worse exists.")
+@click.option("--include-text", is_flag=True, help="Put each page's audited text in the report.")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
+              help="A folder of rule files to use instead of the bundled rules.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, config_path, ignore_robots, max_bytes, **kw):
+    """Crawl and audit sites: each URL's page plus up to --max-pages same-site pages.
+
+    Every request and response is kept in a WARC file under --output-dir; `auditor scan` of that
+    file re-audits the archived pages offline. Exit codes: 0 complete; 1 a finding at or above
+    --fail-on; 2 a usage or configuration error; 3 partial (a page or site could not be fetched).
+
+    \b
+    Examples:
+      auditor audit https://clinic.example/
+      auditor audit --max-pages 5 --format html -o clinic.html https://clinic.example/
+      auditor audit --only-url --format json https://clinic.example/stem-cells
+    """
+    from .report import FORMATTERS
+    cfg = _crawl_config(config_path, ignore_robots, max_bytes, **kw)
+    auditor = _load_auditor(rules_dir)
+    reports, partial = _run_audit(auditor, list(urls), cfg, include_text, quiet)
+    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        FORMATTERS[fmt](reports, out, _rule_info(auditor))
+    finally:
+        if output:
+            out.close()
+    worst = max((severity_rank(f.severity) for r in reports for f in r.findings()), default=-1)
+    if fail_on and worst >= severity_rank(fail_on):
+        sys.exit(1)
+    if partial:
+        sys.exit(3)
+
+
+def _run_audit(auditor, urls, cfg, include_text, quiet):
+    import asyncio
+    from datetime import datetime, timezone
+
+    from .crawl import Crawler
+    from .warc import WarcLog
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    warc_path = Path(cfg.output_dir) / f"auditor-{stamp}.warc.gz"
+    warc = WarcLog(warc_path, {"operator": cfg.contact, "http-header-user-agent": cfg.agent,
+                               "robots": "obey" if cfg.obey_robots else "ignore"}) if cfg.warc else None
+
+    def progress(res):
+        if not quiet:
+            what = res.error or f"HTTP {res.status}"
+            click.echo(f"  {res.final_url or res.url}: {what}", err=True)
+
+    async def one(crawler, sem, url):
+        async with sem:
+            if not quiet:
+                click.echo(f"auditor: auditing {url}", err=True)
+            return await crawler.crawl_site(url, progress)
+
+    async def run():
+        crawler = Crawler(cfg, warc)
+        try:
+            sem = asyncio.Semaphore(4)
+            return await asyncio.gather(*(one(crawler, sem, u) for u in urls))
+        finally:
+            await crawler.aclose()
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        if warc:
+            warc.close()
+    reports, partial = [], False
+    for url, (docs, errors, info) in zip(urls, results):
+        info = {k: v for k, v in info.items() if k != "skipped"} | {"skipped_links": len(info.get("skipped", []))}
+        extra = {"crawl": info, "robots": "obeyed" if cfg.obey_robots else "IGNORED (--ignore-robots)",
+                 "user_agent": cfg.agent}
+        if warc:
+            extra["warc"] = str(warc_path)
+        rep = auditor.audit_site(url, docs, errors, include_text=include_text, extra=extra)
+        partial = partial or bool(errors)
+        reports.append(rep)
+    if warc and not quiet:
+        click.echo(f"auditor: evidence archived in {warc_path}", err=True)
+    return reports, partial
 
 
 @main.command()

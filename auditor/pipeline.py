@@ -5,7 +5,9 @@
 """
 from __future__ import annotations
 
+import bisect
 import copy
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Optional
@@ -35,12 +37,45 @@ class Auditor:
     def page(self, doc: Document, include_text: bool = False) -> PageResult:
         text = doc.text if doc.text is not None else doc.content.decode("utf-8", "replace")
         pg = extract(doc, text)
-        an = self.engine.analyse(pg)
+        return self._result(pg, self.engine.analyse(pg), include_text)
+
+    def _result(self, pg, an, include_text: bool) -> PageResult:
         score, breakdown = score_findings(an.findings, an.mitigations, self.rules.scoring, self.weights)
         breakdown["voice"] = an.signals.get("voice_counts")
         return PageResult(url=pg.url, title=pg.title, score=score, band=band(score, self.rules.scoring),
                           findings=an.findings, suppressed=an.suppressed, mitigations=an.mitigations,
                           breakdown=breakdown, meta=pg.meta, text=pg.text if include_text else None)
+
+    def audit_site(self, target: str, docs: list[Document], errors: Iterable[Error] = (),
+                   include_text: bool = False, extra: Optional[dict] = None) -> SiteReport:
+        """Audit a site's pages. Blocks repeated on most of its pages (navigation, footer) are
+        site-wide text: a claim in them is reported on the first page that shows it, not on every page."""
+        pages = [extract(d, d.text if d.text is not None else d.content.decode("utf-8", "replace")) for d in docs]
+        shared = _site_wide_blocks(pages)
+        results, reported = [], set()
+        for pg in pages:
+            an = self.engine.analyse(pg)
+            if shared:
+                starts = [b.start for b in pg.blocks]
+                kept = []
+                for f in an.findings:
+                    if f.start is not None and pg.blocks:
+                        b = pg.blocks[max(0, bisect.bisect_right(starts, f.start) - 1)]
+                        block_text = pg.text[b.start:b.end]
+                        if block_text in shared:
+                            key = (block_text, f.rule, f.text)
+                            if key in reported:
+                                continue
+                            reported.add(key)
+                            f.note += "; site-wide text (on most pages), reported once"
+                    kept.append(f)
+                an.findings = kept
+            results.append(self._result(pg, an, include_text))
+        rep = self.site(target, results, errors)
+        rep.extra.update(extra or {})
+        if shared:
+            rep.extra["site_wide_blocks"] = len(shared)
+        return rep
 
     def site(self, target: str, pages: list[PageResult], errors: Iterable[Error] = ()) -> SiteReport:
         """A site's score is the page formula applied to its distinct claims, pooled across pages:
@@ -60,3 +95,14 @@ class Auditor:
                                       self.rules.scoring, self.weights)
         return SiteReport(target=target, audited_at=now_iso(), score=score, band=band(score, self.rules.scoring),
                           pages=pages, errors=list(errors), tool=self.tool)
+
+
+def _site_wide_blocks(pages) -> set[str]:
+    """Texts of blocks that stand on at least half of a site's pages (and on two or more)."""
+    if len(pages) < 2:
+        return set()
+    counts: Counter = Counter()
+    for pg in pages:
+        counts.update({pg.text[b.start:b.end] for b in pg.blocks})
+    need = max(2, (len(pages) + 1) // 2)
+    return {t for t, c in counts.items() if c >= need}

@@ -1,0 +1,93 @@
+"""URLs for the crawler: normalisation, same-site judgement, traps and which links to prefer.
+
+Same-site is judged by registrable domain (www.clinic.com and book.clinic.com are one site) using
+the public suffix list bundled with `publicsuffixlist`, so nothing is fetched at import.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from publicsuffixlist import PublicSuffixList
+
+_PSL = PublicSuffixList()
+SESSION_PARAMS = re.compile(r"^(?:jsessionid|phpsessid|sessionid|session_id|sid|aspsessionid\w*|cfid|cftoken|"
+                            r"utm_\w+|fbclid|gclid|mc_cid|mc_eid|_ga|ref|replytocom)$", re.I)
+SKIP_EXTENSIONS = re.compile(r"\.(?:pdf|jpe?g|png|gif|webp|svg|ico|bmp|tiff?|mp[34]|m4v|mov|avi|wmv|webm|ogg|wav|"
+                             r"zip|gz|tgz|rar|7z|exe|dmg|msi|docx?|xlsx?|pptx?|csv|xml|json|css|js|woff2?|ttf|eot)$",
+                             re.I)
+CALENDAR = re.compile(r"(?:/|^)(?:calendar|events?|agenda)(?:/|$)|/(?:19|20)\d\d/(?:0?[1-9]|1[0-2])(?:/|$)|"
+                      r"[?&](?:date|month|year|day|week|cal\w*)=", re.I)
+PREFER = re.compile(r"treat|therap|condition|disease|service|procedure|stem|cell|regenerat|exosome|prp|"
+                    r"faq|question|about|pric|cost|fee|package|testimonial|review|stor(?:y|ies)|result|"
+                    r"success|patient|before-after|knee|back|joint|spine", re.I)
+
+
+def normalise(url: str, base: str | None = None) -> str | None:
+    """An absolute http(s) URL without fragment, default port, session ids or tracking parameters.
+
+    None for anything that is not a web page to fetch (mailto:, javascript:, tel:, data: ...).
+    """
+    url = (url or "").strip()
+    if not url:
+        return None
+    try:
+        absu = urljoin(base, url) if base else url
+        parts = urlsplit(absu)
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    netloc = host if port in (None, 80 if scheme == "http" else 443) else f"{host}:{port}"
+    if ":" in host and not host.startswith("["):
+        netloc = f"[{host}]" + (f":{port}" if port not in (None, 80 if scheme == "http" else 443) else "")
+    path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.I) or "/"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not SESSION_PARAMS.match(k)]
+    return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+
+
+@lru_cache(maxsize=4096)
+def site_of(url_or_host: str) -> str:
+    """The registrable domain (clinic.co.uk), or the host itself for IPs and single-label hosts."""
+    host = urlsplit(url_or_host).hostname if "://" in url_or_host else url_or_host
+    host = (host or "").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    return _PSL.privatesuffix(host) or host
+
+
+def same_site(a: str, b: str) -> bool:
+    return site_of(a) == site_of(b)
+
+
+def trap_reason(url: str, max_query_params: int = 4) -> str | None:
+    """Why a URL looks like a crawler trap or a non-page, or None."""
+    parts = urlsplit(url)
+    if SKIP_EXTENSIONS.search(parts.path):
+        return "not a web page (file extension)"
+    if CALENDAR.search(parts.path + ("?" + parts.query if parts.query else "")):
+        return "calendar or date archive (endless)"
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    if len(params) > max_query_params or len(parts.query) > 200:
+        return "endless query string"
+    segs = [s for s in parts.path.split("/") if s]
+    if len(segs) > 8 or any(segs.count(s) > 2 for s in set(segs)):
+        return "repeating path (trap)"
+    return None
+
+
+def priority(url: str, anchor_text: str = "") -> int:
+    """Lower comes first: pages about treatments, conditions, FAQ, pricing, reviews before others."""
+    text = f"{urlsplit(url).path} {anchor_text}"
+    return 0 if PREFER.search(text) else 1
