@@ -266,6 +266,227 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
     return reports, partial
 
 
+def _db_path(db, output_dir) -> Path:
+    return Path(db) if db else Path(output_dir or "auditor-output") / "auditor.db"
+
+
+@main.command()
+@click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
+@_crawl_options
+@click.option("--db", type=click.Path(dir_okay=False), help="SQLite store [default: OUTPUT_DIR/auditor.db].")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Sites audited at once (each host still gets one request at a time).")
+@click.option("--fresh", is_flag=True, help="Start a new run instead of resuming this file's last run.")
+@click.option("--formats", default="json,markdown,html", show_default=True,
+              help="Per-site report formats written to OUTPUT_DIR/run-N/reports/.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--verbose", "-v", is_flag=True, help="A line per finished site on stderr.")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
+              help="A folder of rule files to use instead of the bundled rules.")
+def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir, config_path, ignore_robots,
+          max_bytes, **kw):
+    """Audit every site listed in INPUT_FILE, resumably, into the store.
+
+    INPUT_FILE is one URL per line (blank lines and # comments ignored) or a CSV with a `url`
+    column (other columns, such as a clinic name or state, are kept with the results). Invalid
+    lines are reported with their line number and skipped.
+
+    Each site is committed to the SQLite store as soon as it finishes; after Ctrl-C or a crash,
+    run the same command again to resume (finished sites are skipped; --fresh starts over).
+    Writes summary.csv, summary.jsonl, reports/ and index.html under OUTPUT_DIR/run-N/.
+    Exit codes: 0 every site audited; 2 usage or input error; 3 some sites failed (see summary);
+    130 interrupted (resume by running it again).
+
+    \b
+    Examples:
+      auditor batch clinics.txt
+      auditor batch --concurrency 32 --max-pages 10 --output-dir out clinics.csv
+      auditor export 3 --db out/auditor.db
+    """
+    import asyncio
+
+    from .batch import BadLine, Stats, Target, count_lines, export, input_key, read_targets, run_batch
+    from .crawl import Crawler
+    from .store import Store
+    from .warc import WarcLog
+
+    cfg = _crawl_config(config_path, ignore_robots, max_bytes, **kw)
+    fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
+    bad_fmt = [f for f in fmts if f not in ("json", "markdown", "html")]
+    if bad_fmt:
+        raise click.BadParameter(f"unknown format {bad_fmt[0]!r} (json, markdown, html)", param_hint="--formats")
+    path = Path(input_file)
+    for item in read_targets(path):
+        if isinstance(item, BadLine):
+            click.echo(f"auditor: {path}:{item.line}: {item.reason}: {item.text!r}; skipped", err=True)
+    total = count_lines(path)
+    if total == 0:
+        click.echo(f"auditor: {path}: no URLs to audit", err=True)
+        sys.exit(2)
+    auditor = _load_auditor(rules_dir)
+    store = Store(_db_path(db, cfg.output_dir))
+    options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
+    run_id, resumed = store.open_run(str(path), input_key(path), auditor.tool, options, fresh)
+    stats = Stats(total=total)
+    out_dir = Path(cfg.output_dir) / f"run-{run_id}"
+    if resumed:
+        click.echo(f"auditor: resuming run {run_id} ({len(store.done_urls(run_id))} of {total} sites done)", err=True)
+    warc = WarcLog(out_dir / f"run-{run_id}-{_stamp()}.warc.gz",
+                   {"operator": cfg.contact, "http-header-user-agent": cfg.agent}) if cfg.warc else None
+    targets = (t for t in read_targets(path) if isinstance(t, Target))
+    extra = {"robots": "obeyed" if cfg.obey_robots else "IGNORED (--ignore-robots)", "user_agent": cfg.agent,
+             "run": run_id}
+    if warc:
+        extra["warc"] = str(warc.path)
+    show = not quiet and sys.stderr.isatty()
+    progress = _BatchProgress(stats, show, verbose)
+
+    async def go():
+        crawler = Crawler(cfg, warc)
+        try:
+            await run_batch(auditor, crawler, store, run_id, targets, stats, concurrency, progress.site, extra=extra)
+        finally:
+            await crawler.aclose()
+
+    interrupted = False
+    with progress:
+        try:
+            asyncio.run(go())
+        except KeyboardInterrupt:
+            interrupted = True
+    if warc:
+        warc.close()
+    if interrupted:
+        click.echo(f"auditor: interrupted; {len(store.done_urls(run_id))} of {total} sites are saved in run "
+                   f"{run_id}. Run the same command again to resume.", err=True)
+        sys.exit(130)
+    store.finish_run(run_id)
+    info = export(store, run_id, out_dir, list(_categories()), _rule_info(auditor), fmts)
+    failed = store.db.execute("SELECT COUNT(*) FROM sites WHERE run_id=? AND status='failed'", (run_id,)).fetchone()[0]
+    click.echo(f"auditor: run {run_id}: {info['sites']} sites ({failed} failed); reports in {out_dir}", err=True)
+    store.close()
+    sys.exit(3 if failed else 0)
+
+
+def _stamp() -> str:
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _categories():
+    from .rules import CATEGORIES, PAGE_CATEGORIES
+    return (*CATEGORIES, *PAGE_CATEGORIES)
+
+
+class _BatchProgress:
+    """A live rich display on a terminal; nothing (or a line per site with --verbose) otherwise."""
+
+    def __init__(self, stats, show: bool, verbose: bool):
+        self.stats, self.show, self.verbose = stats, show, verbose
+        self._progress = None
+
+    def __enter__(self):
+        if self.show:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+            self._progress = Progress(TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                      TimeRemainingColumn(), transient=False)
+            self._progress.__enter__()
+            self._task = self._progress.add_task("sites", total=self.stats.total, detail="")
+        return self
+
+    def site(self, target, rep):
+        s = self.stats
+        if self._progress is not None:
+            elapsed = self._progress.tasks[0].elapsed or 1e-9
+            rate = (s.done + s.failed) / elapsed
+            self._progress.update(self._task, completed=s.done + s.failed + s.skipped,
+                                  detail=f"{s.failed} failed · {s.pages} pages · {rate:.1f} sites/s")
+        if self.verbose:
+            state = f"score {rep.score:g} ({rep.band})" if rep.pages else "FAILED: " + "; ".join(
+                e.reason for e in rep.errors[:2])
+            click.echo(f"  {target.url}: {state}", err=True)
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+@main.command(name="export")
+@click.argument("run_id", type=int)
+@click.option("--db", type=click.Path(dir_okay=False, exists=True), default="auditor-output/auditor.db",
+              show_default=True, help="The SQLite store.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Where to write [default: next to the store, run-N/].")
+@click.option("--formats", default="json,markdown,html", show_default=True, help="Per-site report formats.")
+def export_cmd(run_id, db, output_dir, formats):
+    """Write a run's summary.csv, summary.jsonl, reports/ and index.html again, from the store (no re-crawl)."""
+    from .batch import export
+    from .store import Store
+    store = Store(Path(db))
+    if store.run(run_id) is None:
+        runs = ", ".join(str(r["id"]) for r in store.runs()) or "none"
+        click.echo(f"auditor: no run {run_id} in {db} (runs: {runs})", err=True)
+        sys.exit(2)
+    out = Path(output_dir) if output_dir else Path(db).parent / f"run-{run_id}"
+    auditor = _load_auditor(None)
+    info = export(store, run_id, out, list(_categories()), _rule_info(auditor),
+                  tuple(f.strip() for f in formats.split(",") if f.strip()))
+    click.echo(f"auditor: run {run_id}: {info['sites']} sites written to {out}", err=True)
+
+
+@main.command()
+@click.argument("url")
+@click.option("--db", type=click.Path(dir_okay=False, exists=True), default="auditor-output/auditor.db",
+              show_default=True, help="The SQLite store.")
+def history(url, db):
+    """List past audits of a site with their scores."""
+    from .store import Store
+    from .urls import normalise
+    store = Store(Path(db))
+    rows = store.history(normalise(url) or url)
+    if not rows:
+        click.echo(f"auditor: no audits of {url} in {db}", err=True)
+        sys.exit(2)
+    click.echo(f"{'run':>4}  {'audited at':20}  {'score':>5}  {'band':8}  {'findings':>8}  rules")
+    for r in rows:
+        score = f"{r['score']:g}" if r["score"] is not None else "-"
+        state = r["band"] or f"FAILED: {r['error']}"
+        click.echo(f"{r['run_id']:>4}  {r['audited_at']:20}  {score:>5}  {state:8}  {r['n_findings']:>8}  "
+                   f"{r['rules_version']}")
+
+
+@main.command()
+@click.argument("url")
+@click.option("--db", type=click.Path(dir_okay=False, exists=True), default="auditor-output/auditor.db",
+              show_default=True, help="The SQLite store.")
+@click.option("--since", help="Compare the latest audit with the last one on or before this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+def diff(url, db, since, as_json):
+    """Findings added and removed between a site's last two audits (matched by rule and evidence text,
+    not by position, so edits elsewhere on a page do not show as changes)."""
+    import json as _json
+
+    from .batch import diff as _diff
+    from .store import Store
+    from .urls import normalise
+    store = Store(Path(db))
+    try:
+        d = _diff(store, normalise(url) or url, since + "T23:59:59Z" if since and len(since) == 10 else since)
+    except LookupError as e:
+        click.echo(f"auditor: {e}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(_json.dumps(d, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{d['url']}: run {d['from']['run']} ({d['from']['audited_at']}, score {d['from']['score']}) -> "
+               f"run {d['to']['run']} ({d['to']['audited_at']}, score {d['to']['score']})")
+    for sign, key in (("+", "added"), ("-", "removed")):
+        for f in d[key]:
+            click.echo(f"{sign} {f['severity']:8} {f['rule']:32} {f['text']!r}  ({f['page']})")
+    click.echo(f"{len(d['added'])} added, {len(d['removed'])} removed, {d['unchanged']} unchanged")
+
+
 @main.command()
 @click.option("--check", "check", is_flag=True, help="Validate the rule files and run every rule's examples.")
 @click.argument("rules_dir", required=False, type=click.Path(file_okay=False))

@@ -200,3 +200,24 @@ class SiteReport:
         }
         d.update(self.extra)
         return d
+
+
+def report_from_dict(d: dict) -> SiteReport:
+    """A SiteReport back from its JSON form (the store keeps reports as JSON)."""
+    def cue(c):
+        return Cue(**c) if c else None
+
+    pages = []
+    for p in d.get("pages", []):
+        findings = [Finding(**{**f, "cues": [Cue(**c) for c in f.get("cues", [])]}) for f in p.get("findings", [])]
+        suppressed = [Suppressed(**{**s, "cue": cue(s.get("cue"))}) for s in p.get("suppressed", [])]
+        mitigations = [Mitigation(**m) for m in p.get("mitigations", [])]
+        core = {"url", "title", "score", "band", "findings", "suppressed", "mitigations", "breakdown", "text"}
+        meta = {k: v for k, v in p.items() if k not in core and v is not None}
+        pages.append(PageResult(url=p["url"], title=p.get("title"), score=p["score"], band=p.get("band", "low"),
+                                findings=findings, suppressed=suppressed, mitigations=mitigations,
+                                breakdown=p.get("breakdown", {}), meta=meta, text=p.get("text")))
+    known = {"schema", "tool", "target", "audited_at", "score", "band", "pages", "errors"}
+    return SiteReport(target=d["target"], audited_at=d["audited_at"], score=d["score"], band=d["band"], pages=pages,
+                      errors=[Error(**e) for e in d.get("errors", [])], tool=d.get("tool", {}),
+                      extra={k: v for k, v in d.items() if k not in known})

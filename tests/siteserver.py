@@ -168,3 +168,104 @@ class FixtureServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class SmallSite:
+    """A generated clinic site: a home page and two linked pages, or a failure mode."""
+
+    def __init__(self, n: int, mode: str = "ok"):
+        self.n, self.mode = n, mode
+        self.version = 1
+        self.log: list[dict] = []
+        self.lock = threading.Lock()
+
+    def body(self, path: str) -> bytes | None:
+        n = self.n
+        if path == "/":
+            claim = "We guarantee results for every knee." if self.version == 1 else "Our exosome therapy is FDA approved."
+            return page(f"Clinic {n}", f"<h1>Clinic {n}</h1><p>{claim} We offer stem cell injections.</p>"
+                                       f"<p>Call 555-{n:04d}.</p><a href='/a'>Treatments</a> <a href='/b'>FAQ</a>")
+        if path == "/a":
+            return page("Treatments", "<p>Stem cells can regenerate cartilage. A revolutionary approach.</p>")
+        if path == "/b":
+            return page("FAQ", "<p>Is it safe? Ask your doctor about risks and side effects.</p>")
+        return None
+
+
+def make_small_handler(site: SmallSite):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def send(self, status, body=b"", ctype="text/html; charset=utf-8", headers=()):
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in headers:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            path = self.path.split("?")[0]
+            with site.lock:
+                site.log.append({"path": path, "t": time.monotonic()})
+            if path == "/robots.txt":
+                return self.send(200, b"User-agent: *\nAllow: /\n", "text/plain")
+            if site.mode == "404":
+                return self.send(404, b"gone", "text/plain")
+            if site.mode == "500":
+                return self.send(500, b"broken", "text/plain")
+            if site.mode == "loop":
+                return self.send(302, headers=[("Location", "/" if path != "/" else "/x")])
+            body = site.body(path)
+            if body is None:
+                return self.send(404, b"not found", "text/plain")
+            return self.send(200, body)
+
+    return Handler
+
+
+class ManySites:
+    """N small sites, each on its own loopback address (127.0.1.x or 127.0.2.x), so each is its
+    own host for the crawler's politeness; some fail in different ways."""
+
+    MODES = {3: "404", 5: "500", 7: "loop", 9: "refused"}
+
+    def __init__(self, n: int):
+        self.sites: list[SmallSite] = []
+        self.servers = []
+        self.urls: list[str] = []
+        for i in range(n):
+            mode = self.MODES.get(i % 10, "ok")
+            site = SmallSite(i, mode)
+            self.sites.append(site)
+            ip = f"127.0.{1 + i // 250}.{1 + i % 250}"
+            if mode == "refused":
+                import socket
+                s = socket.socket()
+                s.bind((ip, 0))
+                port = s.getsockname()[1]
+                s.close()
+                self.urls.append(f"http://{ip}:{port}/")
+                continue
+            httpd = ThreadingHTTPServer((ip, 0), make_small_handler(site))
+            httpd.daemon_threads = True
+            self.servers.append(httpd)
+            self.urls.append(f"http://{ip}:{httpd.server_address[1]}/")
+
+    def __enter__(self):
+        for h in self.servers:
+            threading.Thread(target=h.serve_forever, daemon=True, kwargs={"poll_interval": 0.2}).start()
+        return self
+
+    def __exit__(self, *exc):
+        stoppers = [threading.Thread(target=h.shutdown) for h in self.servers]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
+        for h in self.servers:
+            h.server_close()

@@ -1,0 +1,235 @@
+"""Batch audits: thousands of sites from a list, resumable, streamed into the store.
+
+Sites are audited concurrently (a global limit) while each host keeps the crawler's politeness:
+all workers share one Crawler, whose per-host gate serialises requests to a host. Inputs are
+read lazily and each finished site is written at once and forgotten, so memory does not grow
+with the length of the list.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from .model import SEVERITIES, Error, report_from_dict
+from .store import Store
+from .urls import normalise
+
+
+@dataclass
+class Target:
+    line: int
+    url: str            # normalised
+    raw: str
+    columns: dict
+
+
+@dataclass
+class BadLine:
+    line: int
+    text: str
+    reason: str
+
+
+def read_targets(path: Path) -> Iterator[Target | BadLine]:
+    """One URL per line (blank lines and # comments skipped), or a CSV with a `url` column."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        first = fh.readline()
+        fh.seek(0)
+        header = next(csv.reader([first]), []) if first else []
+        url_col = next((h for h in header if h.strip().lower() == "url"), None)
+        seen: set[str] = set()
+        if url_col is not None:
+            reader = csv.DictReader(fh)
+            for row in reader:
+                line = reader.line_num
+                raw = (row.get(url_col) or "").strip()
+                cols = {k: v for k, v in row.items() if k != url_col and k is not None}
+                yield _target(line, raw, cols, seen)
+        else:
+            for line, text in enumerate(fh, 1):
+                raw = text.strip()
+                if not raw or raw.startswith("#"):
+                    continue
+                yield _target(line, raw, {}, seen)
+
+
+def _target(line, raw, cols, seen) -> Target | BadLine:
+    if not raw:
+        return BadLine(line, raw, "no URL in this row")
+    if "://" in raw:
+        candidate = raw
+    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:(?!\d+(?:/|$))", raw):
+        return BadLine(line, raw, "not an http(s) URL")      # mailto:, javascript:, tel: ...
+    else:                                                     # clinic.example or clinic.example/stem-cells
+        candidate = "http://" + raw if "." in raw and " " not in raw else raw
+    url = normalise(candidate)
+    if url is None:
+        return BadLine(line, raw, "not an http(s) URL")
+    if url in seen:
+        return BadLine(line, raw, f"duplicate of an earlier line ({url})")
+    seen.add(url)
+    return Target(line, url, raw, cols)
+
+
+def input_key(path: Path) -> str:
+    h = hashlib.sha256(str(path.resolve()).encode() + b"\0")
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Stats:
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    pages: int = 0
+
+
+async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats: Stats,
+                    concurrency: int = 16, on_site: Optional[Callable] = None, include_text: bool = False,
+                    extra: Optional[dict] = None):
+    """Audit every target not yet in the run; each finished site is committed at once."""
+    done = store.done_urls(run_id)
+    queue: asyncio.Queue = asyncio.Queue(maxsize=concurrency * 2)
+
+    async def producer():
+        for t in targets:
+            if t.url in done:
+                stats.skipped += 1
+                continue
+            await queue.put(t)
+        for _ in range(concurrency):
+            await queue.put(None)
+
+    def page_seen(res):
+        stats.pages += 1
+
+    async def worker():
+        while True:
+            t = await queue.get()
+            if t is None:
+                return
+            try:
+                docs, errors, info = await crawler.crawl_site(t.url, page_seen)
+            except Exception as e:              # a bug must not take the batch down with it
+                docs, errors, info = [], [Error(t.url, f"internal error: {type(e).__name__}: {e}")], {}
+            info = {k: v for k, v in info.items() if k != "skipped"} | {"skipped_links": len(info.get("skipped", []))}
+            rep = auditor.audit_site(t.url, docs, errors, include_text=include_text,
+                                     extra={"crawl": info, **(extra or {}), "input": t.columns})
+            store.write_site(run_id, t.line, t.url, t.columns, rep)
+            if rep.pages:
+                stats.done += 1
+            else:
+                stats.failed += 1
+            if on_site:
+                on_site(t, rep)
+
+    await asyncio.gather(producer(), *(worker() for _ in range(concurrency)))
+
+
+# -- exports ------------------------------------------------------------------------------------
+def _slug(url: str, n: int) -> str:
+    s = re.sub(r"^https?://", "", url)
+    s = re.sub(r"[^A-Za-z0-9.-]+", "_", s).strip("_")[:80]
+    return f"{n:05d}-{s or 'site'}"
+
+
+def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rules_info: dict,
+           formats=("json", "markdown", "html")) -> dict:
+    """summary.csv, summary.jsonl, reports/ (one file per site and format) and index.html, from the
+    store alone."""
+    from .report import FORMATTERS
+    from .report.html import render_index
+
+    out_dir = Path(out_dir)
+    reports_dir = out_dir / "reports"
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    run = store.run(run_id)
+    rows = list(_summary_rows(store, run_id, categories))
+    input_cols = []
+    for r in rows:
+        for k in r["input"]:
+            if k not in input_cols:
+                input_cols.append(k)
+    fields = ["line", "url", *input_cols, "score", "band", *categories, "top_finding", "error", "report"]
+    index_rows = []
+    with open(out_dir / "summary.csv", "w", encoding="utf-8", newline="") as fc, \
+            open(out_dir / "summary.jsonl", "w", encoding="utf-8") as fj:
+        w = csv.DictWriter(fc, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+        w.writeheader()
+        for n, row in enumerate(rows, 1):
+            rep = report_from_dict(json.loads(row["report_json"]))
+            slug = _slug(row["url"], n)
+            for fmt in formats:
+                ext = {"json": "json", "markdown": "md", "html": "html"}[fmt]
+                with open(reports_dir / f"{slug}.{ext}", "w", encoding="utf-8") as fh:
+                    FORMATTERS[fmt]([rep], fh, rules_info)
+            report_rel = f"reports/{slug}.html" if "html" in formats else f"reports/{slug}.json"
+            flat = {"line": row["line"], "url": row["url"], **row["input"], "score": row["score"],
+                    "band": row["band"], **{c: row["counts"].get(c, 0) for c in categories},
+                    "top_finding": row["top"], "error": row["error"], "report": report_rel}
+            w.writerow(flat)
+            fj.write(json.dumps({"line": row["line"], "url": row["url"], "input": row["input"], "score": row["score"],
+                                 "band": row["band"], "counts": row["counts"], "top_finding": row["top"],
+                                 "error": row["error"], "report": report_rel}, ensure_ascii=False) + "\n")
+            index_rows.append({"target": row["url"], "score": row["score"], "band": row["band"],
+                               "counts": row["counts"], "error": row["error"], "report": report_rel})
+    if "html" in formats:
+        (out_dir / "index.html").write_text(
+            render_index(index_rows, f"Batch audit: {run['input']} (run {run_id})", categories), encoding="utf-8")
+    return {"sites": len(rows), "dir": str(out_dir)}
+
+
+def _summary_rows(store: Store, run_id: int, categories: list[str]):
+    for s in store.sites(run_id):
+        counts: dict[str, int] = {}
+        top = None
+        for f in store.db.execute("SELECT category, severity, text, points FROM findings WHERE site_id=?", (s["id"],)):
+            counts[f["category"]] = counts.get(f["category"], 0) + 1
+            rank = (SEVERITIES.index(f["severity"]), f["points"] or 0)
+            if top is None or rank > top[0]:
+                top = (rank, f"{f['category']}: {f['text']}")
+        yield {"line": s["line"], "url": s["url"], "input": json.loads(s["input_json"] or "{}"), "score": s["score"],
+               "band": s["band"], "error": s["error"], "counts": counts, "top": top[1] if top else None,
+               "report_json": s["report_json"]}
+
+
+# -- history and diff ---------------------------------------------------------------------------
+def diff(store: Store, url: str, since: Optional[str] = None) -> dict:
+    """Findings added and removed between two audits of a site, matched by rule + normalised text."""
+    audits = [a for a in store.history(url) if a["status"] == "done"]
+    if len(audits) < 2:
+        raise LookupError(f"{url}: {len(audits)} completed audit(s) in the store; a diff needs two")
+    new = audits[-1]
+    if since:
+        older = [a for a in audits[:-1] if a["audited_at"] <= since]
+        if not older:
+            raise LookupError(f"{url}: no audit on or before {since}")
+        old = older[-1]
+    else:
+        old = audits[-2]
+    a, b = store.fingerprints(old["id"]), store.fingerprints(new["id"])
+    def row(r):
+        return {"rule": r["rule"], "category": r["category"], "severity": r["severity"], "text": r["text"],
+                "page": r["page_url"]}
+    return {"url": url, "from": {"run": old["run_id"], "audited_at": old["audited_at"], "score": old["score"]},
+            "to": {"run": new["run_id"], "audited_at": new["audited_at"], "score": new["score"]},
+            "added": [row(b[k]) for k in b if k not in a], "removed": [row(a[k]) for k in a if k not in b],
+            "unchanged": len(set(a) & set(b))}
+
+
+def count_lines(path: Path) -> int:
+    n = 0
+    for t in read_targets(path):
+        if isinstance(t, Target):
+            n += 1
+    return n
