@@ -25,7 +25,9 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 import httpx
+import lxml.html
 from bs4 import BeautifulSoup
+from lxml import etree
 from protego import Protego
 
 from .config import CrawlConfig
@@ -348,12 +350,17 @@ class Crawler:
 
 
 def _links(html: str, base: str) -> list[tuple[str, str]]:
-    soup = BeautifulSoup(html, "lxml")
+    """(absolute URL, anchor text) of every <a href> (lxml directly: this runs on every page)."""
+    try:
+        root = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return []
     out = []
-    for a in soup.find_all("a", href=True):
-        u = normalise(a["href"], base)
+    for a in root.iter("a"):
+        href = a.get("href")
+        u = normalise(href, base) if href else None
         if u:
-            out.append((u, a.get_text(" ", strip=True)[:100]))
+            out.append((u, " ".join(a.text_content().split())[:100]))
     return out
 
 
