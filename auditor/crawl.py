@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+from collections import OrderedDict
 import hashlib
 import random
 import socket
@@ -64,15 +65,33 @@ class Fetched:
 
 
 class HostGate:
-    """One request at a time per host, each starting at least `delay` (+ jitter) after the last ended."""
+    """One request at a time per host, each starting at least `delay` (+ jitter) after the last ended.
+
+    Hosts not seen for a while are forgotten (never one whose lock is held or awaited), so a batch
+    of thousands of sites keeps a bounded table.
+    """
+
+    KEEP = 2048
 
     def __init__(self):
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: OrderedDict[str, asyncio.Lock] = OrderedDict()
         self._last_end: dict[str, float] = {}
-        self.log: list[tuple[str, float, float]] = []        # (host, start, end), for the tests
 
     def lock(self, host: str) -> asyncio.Lock:
-        return self._locks.setdefault(host, asyncio.Lock())
+        lock = self._locks.get(host)
+        if lock is None:
+            lock = self._locks[host] = asyncio.Lock()
+            if len(self._locks) > self.KEEP:
+                self._forget()
+        else:
+            self._locks.move_to_end(host)
+        return lock
+
+    def _forget(self):
+        for host in list(self._locks)[: len(self._locks) - self.KEEP // 2]:
+            if not self._locks[host].locked():
+                del self._locks[host]
+                self._last_end.pop(host, None)
 
     async def wait(self, host: str, delay: float):
         last = self._last_end.get(host)
@@ -82,9 +101,7 @@ class HostGate:
                 await asyncio.sleep(pause)
 
     def done(self, host: str, start: float):
-        end = time.monotonic()
-        self._last_end[host] = end
-        self.log.append((host, start, end))
+        self._last_end[host] = time.monotonic()
 
 
 class Crawler:
@@ -92,7 +109,7 @@ class Crawler:
         self.cfg = cfg
         self.warc = warc
         self.gate = HostGate()
-        self._robots: dict[str, Optional[Protego]] = {}
+        self._robots: OrderedDict[str, Optional[Protego]] = OrderedDict()
         self._robots_lock: dict[str, asyncio.Lock] = {}
         self._unreachable: dict[str, str] = {}
         self.client = httpx.AsyncClient(
@@ -212,6 +229,13 @@ class Crawler:
         if origin in self._unreachable:
             return self._unreachable[origin]
         rp = self._robots[origin]
+        self._robots.move_to_end(origin)
+        while len(self._robots) > 4096:                # robots.txt of sites long finished
+            old, _ = self._robots.popitem(last=False)
+            lock = self._robots_lock.get(old)
+            if lock is not None and not lock.locked():
+                del self._robots_lock[old]
+            self._unreachable.pop(old, None)
         return None if rp is None or rp.can_fetch(url, self.cfg.product_token) else "disallowed by robots.txt"
 
     # -- a page, following redirects --------------------------------------------------------

@@ -94,6 +94,13 @@ def make_handler(site: Site):
                 return self.send(200, site.robots.encode(), "text/plain")
             if path in site.pages:
                 return self.send(200, site.pages[path].replace(b"{port}", str(port).encode()))
+            if path == "/sitemap.xml":
+                xml = (f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                       f'<url><loc>http://127.0.0.1:{port}/hidden-offer</loc></url>'
+                       f'<url><loc>http://localhost:{port}/offsite</loc></url></urlset>')
+                return self.send(200, xml.encode(), "application/xml")
+            if path == "/hidden-offer":
+                return self.send(200, page("Offer", "<p>Limited time offer: only 3 spots left this month!</p>"))
             if path == "/moved":
                 return self.send(301, headers=[("Location", "/treatments-new")])
             if path == "/loop1":

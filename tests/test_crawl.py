@@ -60,6 +60,14 @@ def test_fixture_site_crawl_skips_traps_offsite_and_files(server):
     assert any("calendar" in why for why in reasons.values())
 
 
+def test_sitemap_seeds_pages_no_link_reaches(server):
+    (docs, errors, info), _ = crawl(FAST, server.url + "/")
+    assert "/hidden-offer" not in server.site.hits                    # no link leads there
+    (docs, errors, info), _ = crawl(replace(FAST, sitemap=True), server.url + "/")
+    assert server.url + "/hidden-offer" in {d.url for d in docs}
+    assert all(e["host"].startswith("127.0.0.1") for e in server.site.log)
+
+
 def test_robots_disallowed_start_page_is_an_error_not_a_fetch(server):
     docs, errors = fetch_one(FAST, server.url + "/private/notes")
     assert docs == [] and errors[0].reason == "disallowed by robots.txt"

@@ -67,6 +67,28 @@ def test_clinic_report_renders_cleanly_with_screenshot(chromium, tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_fixture_site_audit_report_in_the_browser(chromium, tmp_path):
+    """The report of a crawled site: several pages, each with its URL, fetch time, status,
+    SHA-256 and WARC record."""
+    from siteserver import FixtureServer
+    with FixtureServer() as server:
+        report = tmp_path / "site.html"
+        r = run_cli("audit", "--delay", "0", "--jitter", "0", "--max-pages", "5", "--output-dir", tmp_path,
+                    "--format", "html", "--output", report, "-q", server.url + "/")
+        assert r.returncode in (0, 3), r.stderr.decode()[-2000:]
+    html = report.read_text(encoding="utf-8")
+    assert html.count("<dt>SHA-256</dt>") >= 4 and html.count("<dt>WARC record</dt>") >= 4
+    assert "<urn:uuid:" not in html and "&lt;urn:uuid:" in html            # record ids, escaped
+    r = browse(chromium, tmp_path, report, "--dump-dom")
+    assert console_lines(r.stderr) == []
+    assert "Page: Treatments" in r.stdout and "footer" in r.stdout
+    OUTPUT.mkdir(exist_ok=True)
+    shot = OUTPUT / "fixture-site-report.png"
+    shot.unlink(missing_ok=True)
+    browse(chromium, tmp_path, report, f"--screenshot={shot}")
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+
 def test_hostile_page_text_renders_inert(chromium, tmp_path):
     report = _report_file(tmp_path, FIXTURES / "hostile.html")
     html = report.read_text(encoding="utf-8")
