@@ -71,7 +71,7 @@ class HostGate:
     of thousands of sites keeps a bounded table.
     """
 
-    KEEP = 2048
+    KEEP = 1024
 
     def __init__(self):
         self._locks: OrderedDict[str, asyncio.Lock] = OrderedDict()
@@ -230,7 +230,7 @@ class Crawler:
             return self._unreachable[origin]
         rp = self._robots[origin]
         self._robots.move_to_end(origin)
-        while len(self._robots) > 4096:                # robots.txt of sites long finished
+        while len(self._robots) > 512:                 # robots.txt of sites long finished
             old, _ = self._robots.popitem(last=False)
             lock = self._robots_lock.get(old)
             if lock is not None and not lock.locked():

@@ -3,8 +3,9 @@
 spaCy's Matcher evaluates every pattern's predicates at every token; with a few hundred lemma-set
 patterns and wildcards it runs at a few thousand words a second. Here each token pattern is
 compiled to a regular expression over an encoding of the doc (one `lower␟lemma␟n␠` cell per token,
-a line break between sentences), and tried only where its anchor (the lemmas or forms of its first
-token) occurs, which one vectorised look-up finds. Patterns never cross a sentence boundary.
+a line break between sentences), and tried only where its anchor occurs: the least common of the
+words at a fixed offset from its start. One pass over the doc's tokens (cached per distinct word)
+finds the candidates of every matcher at once. Patterns never cross a sentence boundary.
 
 Supported token attributes: LEMMA, LOWER, ORTH and TEXT (as LOWER when lowercase), LIKE_NUM,
 REGEX on LOWER, IN sets, and the operators ?, *, +, {n,m}. Anything else is given to spaCy's own
@@ -231,6 +232,8 @@ class MatcherGroup:
             return {name: [] for name in self.names}
         if sents is None:
             sents = [(s.start, s.end) for s in doc.sents]
+        if len(self._cache) > CACHE_LIMIT:           # a long batch meets ever new words: stay bounded
+            self._cache.clear()
         cache, ms, vocab = self._cache, [self.matchers[k] for k in self.names], doc.vocab
 
         lemmas = None
@@ -265,7 +268,7 @@ class MatcherGroup:
         return out
 
 
-_CELL_CACHE: dict = {}
+CACHE_LIMIT = 200_000
 _NONE: list = []
 
 

@@ -36,6 +36,8 @@ class CaseFoldLemmatizer:
     def __call__(self, doc):
         if not len(doc):
             return doc
+        if len(self.cache) > 200_000:                # bounded over a long batch
+            self.cache.clear()
         cache, strings = self.cache, self.strings
 
         def miss(h):
@@ -69,6 +71,8 @@ def set_sentence_starts(doc):
     if not n:
         return doc
     strings = doc.vocab.strings
+    if len(_SHAPES) > 200_000:
+        _SHAPES.clear()
 
     def miss(h):
         sh = _SHAPES[h] = _shape(strings[h])
