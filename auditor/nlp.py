@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import numpy
 import spacy
-from spacy.attrs import LEMMA, LOWER, ORTH, SENT_START
+from spacy.attrs import LEMMA, ORTH, SENT_START
 from spacy.language import Language
 from spacy.lookups import load_lookups
 
@@ -17,35 +17,59 @@ FINAL = {".", "!", "?", "…", "...", "?!", "!!", "!?"}
 CLOSERS = {'"', "”", "’", "'", ")", "]", "»"}
 
 
-class CaseFoldLemmatizer:
-    """Sets token.lemma from the English lookup table, keyed by the lowercase form.
+class TokenAttributes:
+    """Lookup lemmas and sentence starts, in one pass over a doc's tokens.
 
-    Works on the doc's arrays (one table look-up per distinct word, not per token), because it
-    runs on every page and the engine is meant to keep pace with the tokenizer.
+    Lemmas come from the English lookup table, keyed by the lowercase form (so "Guaranteed" and
+    "guarantees" share the lemma "guarantee"). Sentences start after final punctuation and at line
+    breaks; a single line break inside running text (the previous line has no final punctuation
+    and the next starts in lowercase) is a soft wrap, not a boundary, and a blank line always is.
+    What both need of a word is computed once per distinct word and cached, because this runs on
+    every page and the engine is meant to keep pace with the tokenizer.
     """
 
     def __init__(self, vocab):
         self.table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
         self.strings = vocab.strings
-        self.cache: dict[int, int] = {}
+        self.rows: dict[int, tuple] = {}
 
     def lemma(self, lower: str) -> str:
         low = lower.replace("’", "'")
         return self.table.get(low, low)
 
     def __call__(self, doc):
-        if not len(doc):
+        n = len(doc)
+        if not n:
             return doc
-        if len(self.cache) > 200_000:                # bounded over a long batch
-            self.cache.clear()
-        cache, strings = self.cache, self.strings
+        if len(self.rows) > 200_000:                 # bounded over a long batch
+            self.rows.clear()
+        rows, strings = self.rows, self.strings
 
         def miss(h):
-            lem = cache[h] = strings.add(self.lemma(strings[h]))
-            return lem
+            text = strings[h]
+            row = rows[h] = _shape(text) + (strings.add(self.lemma(text.lower())),)
+            return row
 
-        lems = [cache.get(h) or miss(h) for h in doc.to_array(LOWER).tolist()]
-        doc.from_array([LEMMA], numpy.array(lems, dtype="uint64").reshape(-1, 1))
+        # a row per token: space, newlines, lower_start, final, closer, ends_stop, lemma
+        rs = [rows.get(h) or miss(h) for h in doc.to_array(ORTH).tolist()]
+        starts = [0] * n
+        starts[0] = 1
+        p = rs[0]
+        prev_final = bool(p[3]) and not p[0]
+        for i in range(1, n):
+            t = rs[i]
+            if p[1]:                                   # after a line break
+                if p[1] >= 2 or i < 2 or not (t[2] and not rs[i - 2][5]):
+                    starts[i] = 1
+            elif not t[0] and prev_final and not t[2] and not t[3] and not t[4]:
+                starts[i] = 1
+            if not t[0]:
+                prev_final = t[3] or (prev_final and t[4])
+            p = t
+        arr = numpy.empty((n, 2), dtype="uint64")
+        arr[:, 0] = [r[6] for r in rs]
+        arr[:, 1] = starts
+        doc.from_array([LEMMA, SENT_START], arr)
         return doc
 
 
@@ -58,56 +82,9 @@ def _shape(text: str) -> tuple:
             final or text[-1:] in ".!?:")
 
 
-_SHAPES: dict[int, tuple] = {}
-
-
-def set_sentence_starts(doc):
-    """Sentence starts after final punctuation and at line breaks.
-
-    A single line break inside running text (the previous line has no final punctuation and the
-    next starts in lowercase) is a soft wrap, not a boundary; a blank line always is.
-    """
-    n = len(doc)
-    if not n:
-        return doc
-    strings = doc.vocab.strings
-    if len(_SHAPES) > 200_000:
-        _SHAPES.clear()
-
-    def miss(h):
-        sh = _SHAPES[h] = _shape(strings[h])
-        return sh
-
-    # one row of flags per distinct token: space, newlines, lower_start, final, closer, ends_stop
-    rows = [_SHAPES.get(h) or miss(h) for h in doc.to_array(ORTH).tolist()]
-    starts = [0] * n
-    starts[0] = 1
-    prev_final = False
-    p = rows[0]
-    if not p[0]:
-        prev_final = p[3]
-    for i in range(1, n):
-        t = rows[i]
-        if p[1]:                                   # after a line break
-            if p[1] >= 2 or i < 2 or not (t[2] and not rows[i - 2][5]):
-                starts[i] = 1
-        elif not t[0] and prev_final and not t[2] and not t[3] and not t[4]:
-            starts[i] = 1
-        if not t[0]:
-            prev_final = t[3] or (prev_final and t[4])
-        p = t
-    doc.from_array([SENT_START], numpy.array(starts, dtype="uint64").reshape(-1, 1))
-    return doc
-
-
-@Language.factory("auditor_lemmas")
-def _make_lemmas(nlp, name):
-    return CaseFoldLemmatizer(nlp.vocab)
-
-
-@Language.component("auditor_sentences")
-def _sentences(doc):
-    return set_sentence_starts(doc)
+@Language.factory("auditor_tokens")
+def _make_tokens(nlp, name):
+    return TokenAttributes(nlp.vocab)
 
 
 CONTRACTIONS = ("is", "are", "was", "were", "has", "have", "had", "does", "do", "did", "ca", "could", "wo",
@@ -133,11 +110,10 @@ def _add_contractions(nlp: Language) -> None:
 def build_nlp() -> Language:
     nlp = spacy.blank("en")
     _add_contractions(nlp)
-    nlp.add_pipe("auditor_lemmas")
-    nlp.add_pipe("auditor_sentences")
+    nlp.add_pipe("auditor_tokens")
     nlp.max_length = 60_000_000
     return nlp
 
 
-def lemmatizer(nlp: Language) -> CaseFoldLemmatizer:
-    return nlp.get_pipe("auditor_lemmas")
+def lemmatizer(nlp: Language) -> TokenAttributes:
+    return nlp.get_pipe("auditor_tokens")
