@@ -239,7 +239,7 @@ class MatcherGroup:
         lemmas = None
 
         def miss(low, i):
-            # the lemma is a function of the lowercase form (see nlp.CaseFoldLemmatizer), so the
+            # the lemma is a function of the lowercase form (see nlp.TokenAttributes), so the
             # entry is keyed by the lowercase form alone and the lemma read once from the doc
             nonlocal lemmas
             if lemmas is None:
