@@ -105,7 +105,7 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
             page = auditor.page(item, include_text=include_text)
             for f in page.findings:
                 state["worst"] = max(state["worst"], severity_rank(f.severity))
-            yield auditor.site(item.target if item.target != item.url else item.url, [page])
+            yield auditor.site(item.target, [page])
 
     out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     try:
