@@ -90,6 +90,7 @@ class Engine:
         vocab = self.nlp.vocab
         self.targets = FastMatcher(vocab)
         self.aux = FastMatcher(vocab)
+        self.cond = FastMatcher(vocab)          # rules' with/without conditions
         self.context = FastMatcher(vocab)
         self.mitigate = FastMatcher(vocab)
         self.rules: list[Rule] = list(ruleset.rules)
@@ -104,8 +105,8 @@ class Engine:
         for j, (term, path, line) in enumerate(ruleset.terminators):
             self._add(self.context, "TERM", [term], path, [line])
         self._compile_aux()
-        self.group = MatcherGroup({"targets": self.targets, "aux": self.aux, "context": self.context,
-                                   "mitigate": self.mitigate})
+        self.group = MatcherGroup({"targets": self.targets, "aux": self.aux, "cond": self.cond,
+                                   "context": self.context, "mitigate": self.mitigate}, within={"cond": "targets"})
         self._compile_lexicons()
         self.sc = ruleset.scoring
 
@@ -134,9 +135,9 @@ class Engine:
     def _compile_aux(self):
         for i, r in enumerate(self.rules):
             if r.with_:
-                self._add(self.aux, f"W{i}", r.with_, r.path, [r.line] * len(r.with_))
+                self._add(self.cond, f"W{i}", r.with_, r.path, [r.line] * len(r.with_))
             if r.without:
-                self._add(self.aux, f"X{i}", r.without, r.path, [r.line] * len(r.without))
+                self._add(self.cond, f"X{i}", r.without, r.path, [r.line] * len(r.without))
         voice = self.rs.scoring.get("voice", {})
         for name, pats in (voice.get("patterns") or {}).items():
             self._add(self.aux, f"V:{name}", pats, self.rs.scoring.get("__path__", ""), None)
@@ -202,7 +203,7 @@ class Engine:
 
         # co-occurrence conditions and voice signals
         aux_by_key: dict[str, list[tuple[int, int]]] = {}
-        for key, s, e in matches["aux"]:
+        for key, s, e in matches["aux"] + matches["cond"]:
             aux_by_key.setdefault(strings[key], []).append((s, e))
         signals = self._signals(doc, aux_by_key)
         if assume_voice:
@@ -215,7 +216,9 @@ class Engine:
                              + ", ".join(signals["stance_examples"]) + ")", "none")
 
         # blocks: which block each token sits in, and which blocks a warning lead-in governs
-        blocks = page.blocks or _line_blocks(text)
+        # a plain-text page's lines matter only to a warning lead-in; most pages have none
+        has_warning = any(m.category == "warning" for ms in mods_by_sent.values() for m in ms)
+        blocks = page.blocks or (_line_blocks(text) if has_warning else [])
         st = _State(doc, sents, sent_of, mods_by_sent, terms_by_sent, aux_by_key, signals, blocks,
                     [b.start for b in blocks], self._warned_blocks(text, blocks, mods_by_sent), text, tok_start, tok_end)
 

@@ -221,9 +221,12 @@ class MatcherGroup:
     matcher's anchor tables once per process, not once per occurrence.
     """
 
-    def __init__(self, matchers: dict):
+    def __init__(self, matchers: dict, within: dict | None = None):
+        """within: {name: other} runs matcher `name` only in sentences where `other` matched (a
+        rule's co-occurrence conditions matter only where the rule's own pattern stands)."""
         self.matchers = matchers
         self.names = list(matchers)
+        self.within = within or {}
         self._cache: dict = {}
 
     def run(self, doc, sents=None) -> dict:
@@ -263,8 +266,19 @@ class MatcherGroup:
         # a token's cell starts where it ends less its own length (a sentence break stands before)
         enc = ("".join(cells), ends, cell_len)
         out = {}
-        for k, (name, m) in enumerate(zip(self.names, ms)):
-            out[name] = m.run(doc, enc, [(i, p[k]) for i, p in hits if p[k]])
+        order = sorted(range(len(ms)), key=lambda k: self.names[k] in self.within)
+        for k in order:
+            name, m = self.names[k], ms[k]
+            cands = [(i, p[k]) for i, p in hits if p[k]]
+            if name in self.within:
+                allowed = bytearray(n)
+                starts = [s for s, _ in sents]
+                for _, s, _ in out[self.within[name]]:
+                    si = bisect.bisect_right(starts, s) - 1
+                    ss, se = sents[si]
+                    allowed[ss:se] = b"\x01" * (se - ss)
+                cands = [c for c in cands if allowed[c[0]]]
+            out[name] = m.run(doc, enc, cands)
         return out
 
 
