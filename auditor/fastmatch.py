@@ -250,8 +250,8 @@ class MatcherGroup:
             lem = lemmas[i]
             num = vocab[low].like_num
             cell = f"{_clean(vocab.strings[low])}{SEP}{_clean(vocab.strings[lem])}{SEP}{1 if num else 0} "
-            pids = tuple(m.candidates(low, lem, num) for m in ms)
-            e = cache[low] = (cell, len(cell), pids if any(pids) else None)
+            pids = tuple((k, c) for k, c in enumerate(m.candidates(low, lem, num) for m in ms) if c)
+            e = cache[low] = (cell, len(cell), pids or None)
             return e
 
         lows = doc.to_array(LOWER).tolist()
@@ -262,14 +262,18 @@ class MatcherGroup:
             cells[s] = "\n" + cells[s]
             lengths[s] += 1
         ends = list(accumulate(lengths))
-        hits = [(i, p) for i, p in enumerate(pids) if p is not None]
+        per: list[list] = [[] for _ in ms]          # candidates of each matcher, in token order
+        for i, p in enumerate(pids):
+            if p is not None:
+                for k, c in p:
+                    per[k].append((i, c))
         # a token's cell starts where it ends less its own length (a sentence break stands before)
         enc = ("".join(cells), ends, cell_len)
         out = {}
         order = sorted(range(len(ms)), key=lambda k: self.names[k] in self.within)
         for k in order:
             name, m = self.names[k], ms[k]
-            cands = [(i, p[k]) for i, p in hits if p[k]]
+            cands = per[k]
             if name in self.within:
                 allowed = bytearray(n)
                 starts = [s for s, _ in sents]
