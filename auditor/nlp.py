@@ -54,18 +54,21 @@ class TokenAttributes:
         rs = [rows.get(h) or miss(h) for h in doc.to_array(ORTH).tolist()]
         starts = [0] * n
         starts[0] = 1
-        p = rs[0]
-        prev_final = bool(p[3]) and not p[0]
-        for i in range(1, n):
-            t = rs[i]
-            if p[1]:                                   # after a line break
-                if p[1] >= 2 or i < 2 or not (t[2] and not rs[i - 2][5]):
-                    starts[i] = 1
-            elif not t[0] and prev_final and not t[2] and not t[3] and not t[4]:
-                starts[i] = 1
-            if not t[0]:
-                prev_final = t[3] or (prev_final and t[4])
-            p = t
+        # only tokens after a line break or final punctuation can start a sentence: visit those
+        for i in [i for i, r in enumerate(rs) if r[1] or r[3]]:
+            r = rs[i]
+            if r[1]:                                   # a line break: decide the next token
+                j = i + 1
+                if j < n and (r[1] >= 2 or j < 2 or not (rs[j][2] and not rs[j - 2][5])):
+                    starts[j] = 1
+                continue
+            j = i + 1                                  # final punctuation: past closers and spaces
+            while j < n and ((rs[j][4] and not rs[j][0]) or (rs[j][0] and not rs[j][1])):
+                j += 1
+            if j < n and not rs[j][0]:
+                t = rs[j]
+                if not t[2] and not t[3] and not t[4]:
+                    starts[j] = 1
         arr = numpy.empty((n, 2), dtype="uint64")
         arr[:, 0] = [r[6] for r in rs]
         arr[:, 1] = starts
