@@ -77,11 +77,16 @@ def _token_regex(tok: dict) -> tuple[str, tuple]:
     return f"{lower}{SEP}{lemma}{SEP}{num} ", anchor
 
 
+# the commonest English words (as lemmas): an anchor on one of these is tried almost everywhere
+VERY_COMMON = {"be", "have", "the", "a", "an", "of", "to", "and", "in", "it", "that", "for", "on", "with",
+               "as", "do", "this", "by", "at", "or", "from", "i", "you", "we", "they", "he", "she"}
+
+
 def _commonness(anchor) -> int:
-    """How many of an anchor's values are stop words: the fewer, the fewer places to try."""
+    """A rough count of how often an anchor's words occur: the lower, the fewer places to try."""
     if anchor[0] == "NUM":
         return 15           # numbers are commoner than most stop words on these pages
-    return sum(v in STOP_WORDS or len(v) < 3 for v in anchor[1]) * 10 + len(anchor[1]) // 10
+    return sum(30 if v in VERY_COMMON else 5 if v in STOP_WORDS or len(v) < 3 else 1 for v in anchor[1])
 
 
 def compile_pattern(pattern: list[dict]) -> tuple[str, tuple, int]:
