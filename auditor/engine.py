@@ -106,7 +106,8 @@ class Engine:
             self._add(self.context, "TERM", [term], path, [line])
         self._compile_aux()
         self.group = MatcherGroup({"targets": self.targets, "aux": self.aux, "cond": self.cond,
-                                   "context": self.context, "mitigate": self.mitigate}, within={"cond": "targets"})
+                                   "context": self.context, "mitigate": self.mitigate}, within={"cond": "targets"},
+                                  vocab=self.nlp.vocab)
         self._compile_lexicons()
         self.sc = ruleset.scoring
 
@@ -162,7 +163,10 @@ class Engine:
     def analyse(self, page: Page, doc=None, assume_voice: bool = False) -> Analysis:
         text = page.text
         if doc is None:
-            # the pipeline's components called in turn: Language.__call__ adds nothing here but time
+            # the pipeline is shared by every Engine of the process: make it compute this one's
+            # word entries (nlp.TokenAttributes), then call its components in turn
+            # (Language.__call__ adds nothing here but time)
+            self.lem.set_hook(self.group.word_hook)
             doc = self.nlp.make_doc(text)
             for _, proc in self.nlp.pipeline:
                 doc = proc(doc)

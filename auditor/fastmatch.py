@@ -226,13 +226,29 @@ class MatcherGroup:
     matcher's anchor tables once per process, not once per occurrence.
     """
 
-    def __init__(self, matchers: dict, within: dict | None = None):
+    def __init__(self, matchers: dict, within: dict | None = None, vocab=None):
         """within: {name: other} runs matcher `name` only in sentences where `other` matched (a
         rule's co-occurrence conditions matter only where the rule's own pattern stands)."""
         self.matchers = matchers
         self.names = list(matchers)
         self.within = within or {}
         self._cache: dict = {}
+        # for nlp.TokenAttributes.set_hook: this group's entry of a word, computed in the pipeline
+        self.word_hook = (lambda low, lem: self.entry(low, lem, vocab)) if vocab is not None else None
+
+    def entry(self, low: int, lem: int, vocab) -> tuple:
+        """(cell, its length, candidates per matcher) of one word, cached by its lowercase form
+        (the lemma is a function of it, see nlp.TokenAttributes)."""
+        e = self._cache.get(low)
+        if e is None:
+            if len(self._cache) > CACHE_LIMIT:     # a long batch meets ever new words: stay bounded
+                self._cache.clear()
+            ms = [self.matchers[k] for k in self.names]
+            num = vocab[low].like_num
+            cell = f"{_clean(vocab.strings[low])}{SEP}{_clean(vocab.strings[lem])}{SEP}{1 if num else 0} "
+            pids = tuple((k, c) for k, c in enumerate(m.candidates(low, lem, num) for m in ms) if c)
+            e = self._cache[low] = (cell, len(cell), pids or None)
+        return e
 
     def run(self, doc, sents=None) -> dict:
         n = len(doc)
@@ -240,27 +256,14 @@ class MatcherGroup:
             return {name: [] for name in self.names}
         if sents is None:
             sents = [(s.start, s.end) for s in doc.sents]
-        if len(self._cache) > CACHE_LIMIT:           # a long batch meets ever new words: stay bounded
-            self._cache.clear()
         cache, ms, vocab = self._cache, [self.matchers[k] for k in self.names], doc.vocab
 
-        lemmas = None
-
-        def miss(low, i):
-            # the lemma is a function of the lowercase form (see nlp.TokenAttributes), so the
-            # entry is keyed by the lowercase form alone and the lemma read once from the doc
-            nonlocal lemmas
-            if lemmas is None:
-                lemmas = doc.to_array(LEMMA).tolist()
-            lem = lemmas[i]
-            num = vocab[low].like_num
-            cell = f"{_clean(vocab.strings[low])}{SEP}{_clean(vocab.strings[lem])}{SEP}{1 if num else 0} "
-            pids = tuple((k, c) for k, c in enumerate(m.candidates(low, lem, num) for m in ms) if c)
-            e = cache[low] = (cell, len(cell), pids or None)
-            return e
-
-        lows = doc.to_array(LOWER).tolist()
-        entries = [cache.get(low) or miss(low, i) for i, low in enumerate(lows)]
+        tagged = doc.user_data.get("auditor_words")    # set by the pipeline with this group's hook
+        entries = tagged[1] if tagged and tagged[0] is self.word_hook and len(tagged[1]) == n else None
+        if entries is None:
+            lemmas = doc.to_array(LEMMA).tolist()
+            entries = [cache.get(low) or self.entry(low, lemmas[i], vocab)
+                       for i, low in enumerate(doc.to_array(LOWER).tolist())]
         cells, cell_len, pids = (list(x) for x in zip(*entries))
         lengths = cell_len.copy()
         for s, _ in sents[1:]:            # a line break before each sentence but the first

@@ -32,6 +32,16 @@ class TokenAttributes:
         self.table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
         self.strings = vocab.strings
         self.rows: dict[int, tuple] = {}
+        # word_hook(lower hash, lemma hash) -> anything: computed once per distinct word and
+        # handed on in doc.user_data["auditor_words"] as (hook, [value per token]), so a later
+        # stage need not look words up again (see set_hook)
+        self.word_hook = None
+
+    def set_hook(self, hook) -> None:
+        """Use this hook from now on; the cached rows of another hook are dropped."""
+        if hook is not self.word_hook:
+            self.word_hook = hook
+            self.rows.clear()
 
     def lemma(self, lower: str) -> str:
         low = lower.replace("’", "'")
@@ -45,9 +55,13 @@ class TokenAttributes:
             self.rows.clear()
         rows, strings = self.rows, self.strings
 
+        hook = self.word_hook
+
         def miss(h):
             text = strings[h]
-            row = rows[h] = _shape(text) + (strings.add(self.lemma(text.lower())),)
+            low = text.lower()
+            lem = strings.add(self.lemma(low))
+            row = rows[h] = _shape(text) + (lem, hook(strings.add(low), lem) if hook else None)
             return row
 
         # a row per token: space, newlines, lower_start, final, closer, ends_stop, lemma
@@ -73,6 +87,8 @@ class TokenAttributes:
         arr[:, 0] = [r[6] for r in rs]
         arr[:, 1] = starts
         doc.from_array([LEMMA, SENT_START], arr)
+        if hook:
+            doc.user_data["auditor_words"] = (hook, [r[7] for r in rs])
         return doc
 
 

@@ -52,3 +52,21 @@ def test_patterns_it_cannot_compile_go_to_spacy(auditor):
 def test_anchor_prefers_a_rare_word():
     _, anchor, offset = compile_pattern([{"LOWER": "the"}, {"LEMMA": "fountain"}, {"LOWER": "of"}])
     assert anchor == ("LEMMA", ["fountain"]) and offset == 1
+
+
+def test_engines_sharing_the_pipeline_keep_their_own_rules(auditor, tmp_path):
+    """The spaCy pipeline is built once per process; its per-word hook must follow the engine."""
+    import shutil
+    from auditor.engine import Engine
+    from auditor.model import Page
+    from auditor.rules import default_rules_dir, load_rules
+    d = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), d)
+    (d / "guarantee.yml").unlink()
+    other = Engine(load_rules(d))
+    text = "Satisfaction guaranteed. Our exosome therapy is FDA approved."
+    for _ in range(2):
+        a = {f.category for f in auditor.engine.analyse(Page(url="a", text=text), assume_voice=True).findings}
+        b = {f.category for f in other.analyse(Page(url="b", text=text), assume_voice=True).findings}
+        assert "guarantee" in a and "guarantee" not in b
+        assert "fda-misstatement" in a and "fda-misstatement" in b
