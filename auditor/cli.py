@@ -56,9 +56,13 @@ def main():
 
     \b
     Start with:
-      auditor scan samples/            audit local text and HTML files
-      auditor rules                    list the rules
+      auditor scan samples/            audit local text and HTML files (or a .warc.gz)
+      auditor audit URL                crawl a site politely and audit it, keeping a WARC
+      auditor batch clinics.txt        audit a list of sites, resumably, into a SQLite store
+      auditor history URL / diff URL   past audits of a site, and what changed
       auditor rules --check            validate rule files and run their examples
+
+    Add --help to any command for its options and exit codes.
     """
 
 
