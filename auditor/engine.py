@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from itertools import chain, repeat
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -110,6 +111,16 @@ class Engine:
                                   vocab=self.nlp.vocab)
         self._compile_lexicons()
         self.sc = ruleset.scoring
+        # what analyse() reads on every page, looked up once
+        self._procs = [proc for _, proc in self.nlp.pipeline]
+        self._fallback = any(m._n_fallback for m in self.group.matchers.values())
+        stance = self.sc.get("stance", {})
+        self._commentary_cats = set(stance.get("categories", []))
+        self._stance_threshold = int(stance.get("threshold", 10 ** 9))
+        voice = self.sc.get("voice", {})
+        weights = voice.get("weights", {})
+        self._voice = [(name, f"V:{name}", float(weights.get(name, 1))) for name in (voice.get("patterns") or {})]
+        self._voice_threshold = float(voice.get("threshold", 3))
 
     # -- compiling ---------------------------------------------------------------------------
     def _tokenize(self, s: str) -> list[str]:
@@ -167,18 +178,22 @@ class Engine:
             # word entries (nlp.TokenAttributes), then call its components in turn
             # (Language.__call__ adds nothing here but time)
             self.lem.set_hook(self.group.word_hook)
-            doc = self.nlp.make_doc(text)
-            for _, proc in self.nlp.pipeline:
-                doc = proc(doc)
+            doc = self.nlp.tokenizer(text)
+            for proc in self._procs:
+                # the engine reads lemmas and sentences from the rows; only spaCy's own Matcher
+                # (patterns fastmatch cannot compile) needs them written into the doc
+                doc = proc(doc, write=self._fallback) if proc is self.lem else proc(doc)
         strings = self.nlp.vocab.strings
         n = len(doc)
-        starts = numpy.flatnonzero(doc.to_array("SENT_START") == 1).tolist() or [0]
-        if starts[0] != 0:
-            starts.insert(0, 0)
+        starts = doc.user_data.get("auditor_sents")     # set by the pipeline (nlp.TokenAttributes)
+        if starts is None:
+            starts = numpy.flatnonzero(doc.to_array("SENT_START") == 1).tolist() or [0]
+            if starts[0] != 0:
+                starts.insert(0, 0)
         sents = list(zip(starts, starts[1:] + [n]))
-        sent_of = numpy.repeat(numpy.arange(len(sents)), [e - s for s, e in sents]).tolist() if n else []
+        sent_of = list(chain.from_iterable(repeat(si, e - s) for si, (s, e) in enumerate(sents)))
         matches = self.group.run(doc, sents)
-        ia = doc.to_array([IDX, LENGTH]).astype("int64")
+        ia = doc.to_array([IDX, LENGTH])
         tok_start, tok_end = ia[:, 0].tolist(), (ia[:, 0] + ia[:, 1]).tolist()
 
         # context triggers and terminators
@@ -214,7 +229,7 @@ class Engine:
             signals["voice"] = True
             signals["commentary"] = False
         commentary = None
-        commentary_cats = set(self.rs.scoring.get("stance", {}).get("categories", []))
+        commentary_cats = self._commentary_cats
         if signals["commentary"]:
             commentary = Cue("commentary", f"page reads as commentary about clinics ({signals['stance']} cues: "
                              + ", ".join(signals["stance_examples"]) + ")", "none")
@@ -346,19 +361,14 @@ class Engine:
         return out
 
     def _signals(self, doc, aux_by_key) -> dict:
-        voice_cfg = self.rs.scoring.get("voice", {})
-        counts = {name: len(aux_by_key.get(f"V:{name}", [])) for name in (voice_cfg.get("patterns") or {})}
-        weights = voice_cfg.get("weights", {})
-        value = sum(counts[k] * float(weights.get(k, 1)) for k in counts)
-        stance_cfg = self.rs.scoring.get("stance", {})
-        stance = len(aux_by_key.get("S", []))
-        examples = []
-        for s, e in aux_by_key.get("S", [])[:4]:
-            examples.append(doc[s:e].text)
-        return {"voice_counts": counts, "voice_value": value,
-                "voice": value >= float(voice_cfg.get("threshold", 3)),
-                "stance": stance, "stance_examples": examples,
-                "commentary": stance >= int(stance_cfg.get("threshold", 10 ** 9))}
+        counts, value = {}, 0.0
+        for name, key, weight in self._voice:
+            c = counts[name] = len(aux_by_key.get(key, ()))
+            value += c * weight
+        cues = aux_by_key.get("S", ())
+        return {"voice_counts": counts, "voice_value": value, "voice": value >= self._voice_threshold,
+                "stance": len(cues), "stance_examples": [doc[s:e].text for s, e in cues[:4]],
+                "commentary": len(cues) >= self._stance_threshold}
 
     def _mitigations(self, doc, found) -> list[Mitigation]:
         out, seen = [], set()
@@ -416,7 +426,7 @@ class Engine:
                 continue
             if _any_in(notoff, ss, se):
                 continue
-            if st.block_of(doc[s].idx) in st.warned:
+            if st.warned and st.block_of(st.tok_start[s]) in st.warned:
                 continue
             # a condition counts when its sentence speaks of treating it, or it sits in a list
             # whose lead-in does
@@ -424,7 +434,7 @@ class Engine:
                 continue
             g = strings[key][2:]
             groups.setdefault(g, [])
-            t = doc[s:e].text
+            t = st.text[st.tok_start[s]:st.tok_end[e - 1]]
             if t.lower() not in (x.lower() for x in groups[g]):
                 groups[g].append(t)
         need = int(cfg.get("min_groups", 3))

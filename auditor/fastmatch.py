@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import bisect
 import re
-from itertools import accumulate
+from itertools import accumulate, compress
+from operator import itemgetter
 from collections import defaultdict
 
 from spacy.attrs import LEMMA, LOWER
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.matcher import Matcher
+
+from .nlp import HOOK_FIELDS
 
 SEP = "\x1f"            # between the fields of one token
 ANY = f"[^{SEP}\\n]*"   # one field of any token
@@ -82,11 +85,66 @@ VERY_COMMON = {"be", "have", "the", "a", "an", "of", "to", "and", "in", "it", "t
                "as", "do", "this", "by", "at", "or", "from", "i", "you", "we", "they", "he", "she"}
 
 
+# the commonest other words of clinic pages: as common there as a stop word
+ON_CLINIC_PAGES = {"cell", "cells", "stem", "treatment", "treatments", "therapy", "therapies", "patient",
+                   "patients", "pain", "use", "injection", "injections", "disease", "tissue", "joint",
+                   "procedure", "clinic", "blood", "research", "fda", "medical", "regenerative", "study",
+                   "treat", "help", "product", "body", "condition", "medicine", "people"}
+
+
 def _commonness(anchor) -> int:
     """A rough count of how often an anchor's words occur: the lower, the fewer places to try."""
     if anchor[0] == "NUM":
         return 15           # numbers are commoner than most stop words on these pages
-    return sum(30 if v in VERY_COMMON else 5 if v in STOP_WORDS or len(v) < 3 else 1 for v in anchor[1])
+    return sum(30 if v in VERY_COMMON else 5 if v in STOP_WORDS or v in ON_CLINIC_PAGES or len(v) < 3 else 1
+               for v in anchor[1])
+
+
+def _repeats(op) -> range | None:
+    """How many times a token with this operator may occur, if bounded."""
+    if op in (None, "1"):
+        return range(1, 2)
+    if op == "?":
+        return range(0, 2)
+    m = re.fullmatch(r"\{(\d*)(,?)(\d*)\}", op) if isinstance(op, str) else None
+    if not m or (m.group(2) and not m.group(3)):
+        return None                                  # *, + and {m,} are unbounded
+    lo = int(m.group(1) or 0)
+    hi = int(m.group(3)) if m.group(2) else lo
+    return range(lo, hi + 1)
+
+
+def anchor_variants(pattern: list[dict], limit: int = 8) -> list[list[dict]]:
+    """Patterns that together match what `pattern` matches, in which its rarest required token
+    stands at a fixed offset from the start, so it can be the anchor ("it was been? speculated"
+    is tried where "speculated" stands, not at every "it"). Optional and bounded tokens before
+    it are spelled out, up to `limit` variants; past that, or past an unbounded token, the
+    pattern is kept as it is."""
+    best, variants_before = None, 1
+    for i, tok in enumerate(pattern):
+        op = tok.get("OP")
+        if op in (None, "1", "+"):
+            try:
+                _, anchor = _token_regex(tok)
+            except Unsupported:
+                anchor = None
+            if anchor is not None:
+                rank = (_commonness(anchor), variants_before)
+                if best is None or rank < best[0]:
+                    best = (rank, i)
+        reps = _repeats(op)
+        if reps is None:
+            break
+        variants_before *= len(reps)
+        if variants_before > limit:
+            break
+    if best is None or best[0][1] == 1:
+        return [pattern]
+    variants: list[list[dict]] = [[]]
+    for tok in pattern[:best[1]]:
+        plain = {k: v for k, v in tok.items() if k != "OP"}
+        variants = [v + [dict(plain) for _ in range(r)] for v in variants for r in _repeats(tok.get("OP"))]
+    return [v + pattern[best[1]:] for v in variants]
 
 
 def compile_pattern(pattern: list[dict]) -> tuple[str, tuple, int]:
@@ -153,6 +211,10 @@ class FastMatcher:
                 expanded.append([dict(first, OP="+") if pat[0]["OP"] == "*" else first] + pat[1:])
                 pat = pat[1:]
             expanded.append(pat)
+        if greedy:
+            # only the longest match of a greedy key is kept, so a variant that finds a shorter
+            # match at the same start changes nothing
+            expanded = [v for pat in expanded for v in anchor_variants(pat)]
         for pat in expanded:
             try:
                 rx, anchor, offset = compile_pattern(pat)
@@ -180,9 +242,19 @@ class FastMatcher:
             self._n_fallback += len(slow)
 
     def candidates(self, low: int, lem: int, num: int) -> list[int]:
-        """The patterns whose first token a token with these attributes can be."""
+        """The patterns whose anchor a token with these attributes can be."""
         pids = self.by_lemma.get(lem, _NONE) + self.by_lower.get(low, _NONE)
         return pids + self.by_num if num else pids
+
+    def plan(self, low: int, lem: int, num: int):
+        """What to do where a word with these attributes stands, or None: (keys of the one-token
+        patterns it matches outright, (offset of the pattern's start, regex, key) to try)."""
+        pids = self.candidates(low, lem, num)
+        if not pids:
+            return None
+        pats = self.patterns
+        return (tuple(pats[p][0] for p in pids if pats[p][1] is None),
+                tuple((pats[p][2], pats[p][1], pats[p][0]) for p in pids if pats[p][1] is not None))
 
     def __call__(self, doc, sents=None):
         """Match one doc on its own (MatcherGroup does it for several matchers at once)."""
@@ -195,13 +267,10 @@ class FastMatcher:
             return bisect.bisect_left(ends, pos) + 1
 
         found = []
-        pats = self.patterns
-        for i, pids in cands:
-            for pid in pids:
-                kh, rx, k = pats[pid]
-                if rx is None:
-                    found.append((kh, i, i + 1))
-                    continue
+        for i, (wholes, tries) in cands:
+            for kh in wholes:
+                found.append((kh, i, i + 1))
+            for k, rx, kh in tries:
                 if k > i:
                     continue
                 pos = ends[i - k] - cell_len[i - k]
@@ -209,7 +278,7 @@ class FastMatcher:
                 if m and m.end() > pos:
                     found.append((kh, i - k, end_tok(m.end())))
         for pid in self.floating:
-            kh, rx, _ = pats[pid]
+            kh, rx, _ = self.patterns[pid]
             for m in rx.finditer(text):
                 if m.end() > m.start():
                     s = bisect.bisect_right(ends, m.start())
@@ -233,21 +302,24 @@ class MatcherGroup:
         self.names = list(matchers)
         self.within = within or {}
         self._cache: dict = {}
+        # matchers run before those that run within their matches
+        self.order = sorted(range(len(self.names)), key=lambda k: self.names[k] in self.within)
+        self._steps = [(name, matchers[name], 1 + k) for k, name in enumerate(self.names)]
+        self._getters = {f: itemgetter(f) for k in range(len(self.names)) for f in (1 + k, HOOK_FIELDS + 1 + k)}
         # for nlp.TokenAttributes.set_hook: this group's entry of a word, computed in the pipeline
         self.word_hook = (lambda low, lem: self.entry(low, lem, vocab)) if vocab is not None else None
 
     def entry(self, low: int, lem: int, vocab) -> tuple:
-        """(cell, its length, candidates per matcher) of one word, cached by its lowercase form
-        (the lemma is a function of it, see nlp.TokenAttributes)."""
+        """(cell, then per matcher the patterns this word may anchor, or None) of one
+        word, cached by its lowercase form (the lemma is a function of it, see nlp.TokenAttributes)."""
         e = self._cache.get(low)
         if e is None:
             if len(self._cache) > CACHE_LIMIT:     # a long batch meets ever new words: stay bounded
                 self._cache.clear()
-            ms = [self.matchers[k] for k in self.names]
             num = vocab[low].like_num
             cell = f"{_clean(vocab.strings[low])}{SEP}{_clean(vocab.strings[lem])}{SEP}{1 if num else 0} "
-            pids = tuple((k, c) for k, c in enumerate(m.candidates(low, lem, num) for m in ms) if c)
-            e = self._cache[low] = (cell, len(cell), pids or None)
+            e = self._cache[low] = (cell,) + tuple(
+                self.matchers[k].plan(low, lem, num) for k in self.names)
         return e
 
     def run(self, doc, sents=None) -> dict:
@@ -256,40 +328,34 @@ class MatcherGroup:
             return {name: [] for name in self.names}
         if sents is None:
             sents = [(s.start, s.end) for s in doc.sents]
-        cache, ms, vocab = self._cache, [self.matchers[k] for k in self.names], doc.vocab
-
         tagged = doc.user_data.get("auditor_words")    # set by the pipeline with this group's hook
-        entries = tagged[1] if tagged and tagged[0] is self.word_hook and len(tagged[1]) == n else None
-        if entries is None:
+        if tagged and tagged[0] is self.word_hook and len(tagged[1]) == n:
+            rows, off = tagged[1], HOOK_FIELDS
+        else:
+            cache, vocab = self._cache, doc.vocab
             lemmas = doc.to_array(LEMMA).tolist()
-            entries = [cache.get(low) or self.entry(low, lemmas[i], vocab)
-                       for i, low in enumerate(doc.to_array(LOWER).tolist())]
-        cells, cell_len, pids = (list(x) for x in zip(*entries))
+            rows, off = [cache.get(low) or self.entry(low, lemmas[i], vocab)
+                         for i, low in enumerate(doc.to_array(LOWER).tolist())], 0
+        cells = list(map(itemgetter(off), rows))
+        cell_len = list(map(len, cells))
         lengths = cell_len.copy()
         for s, _ in sents[1:]:            # a line break before each sentence but the first
             cells[s] = "\n" + cells[s]
             lengths[s] += 1
-        ends = list(accumulate(lengths))
-        per: list[list] = [[] for _ in ms]          # candidates of each matcher, in token order
-        for i, p in enumerate(pids):
-            if p is not None:
-                for k, c in p:
-                    per[k].append((i, c))
         # a token's cell starts where it ends less its own length (a sentence break stands before)
-        enc = ("".join(cells), ends, cell_len)
+        enc = ("".join(cells), list(accumulate(lengths)), cell_len)
         out = {}
-        order = sorted(range(len(ms)), key=lambda k: self.names[k] in self.within)
-        for k in order:
-            name, m = self.names[k], ms[k]
-            cands = per[k]
+        for k in self.order:
+            name, m, field = self._steps[k]
+            field += off
             if name in self.within:
-                allowed = bytearray(n)
+                # only the sentences where the other matcher matched, each once
                 starts = [s for s, _ in sents]
-                for _, s, _ in out[self.within[name]]:
-                    si = bisect.bisect_right(starts, s) - 1
-                    ss, se = sents[si]
-                    allowed[ss:se] = b"\x01" * (se - ss)
-                cands = [c for c in cands if allowed[c[0]]]
+                spans = sorted({sents[bisect.bisect_right(starts, s) - 1] for _, s, _ in out[self.within[name]]})
+                cands = [(i, rows[i][field]) for ss, se in spans for i in range(ss, se) if rows[i][field]]
+            else:
+                col = list(map(self._getters[field], rows))
+                cands = [(i, col[i]) for i in compress(range(n), col)]
             out[name] = m.run(doc, enc, cands)
         return out
 
@@ -305,7 +371,9 @@ def _clean(s: str) -> str:
 
 def _filter_greedy(found, greedy):
     """spaCy's greedy="LONGEST": per key, the longest of overlapping matches, others dropped."""
-    if not greedy or len(found) < 2:
+    if len(found) < 2:
+        return found
+    if not greedy:
         return sorted(set(found), key=_BY_POSITION)
     out, by_key = [], defaultdict(list)
     for m in set(found):
@@ -323,8 +391,7 @@ def _filter_greedy(found, greedy):
     return sorted(out, key=_BY_POSITION)
 
 
-def _BY_POSITION(m):
-    return m[1], m[2]
+_BY_POSITION = itemgetter(1, 2)
 
 
 def _LONGEST_FIRST(m):

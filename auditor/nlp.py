@@ -6,6 +6,8 @@ No statistical model: lemmas come from spacy-lookups-data (case-folded, so "Guar
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import compress
+from operator import itemgetter
 
 import numpy
 import spacy
@@ -32,9 +34,10 @@ class TokenAttributes:
         self.table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
         self.strings = vocab.strings
         self.rows: dict[int, tuple] = {}
-        # word_hook(lower hash, lemma hash) -> anything: computed once per distinct word and
-        # handed on in doc.user_data["auditor_words"] as (hook, [value per token]), so a later
-        # stage need not look words up again (see set_hook)
+        # word_hook(lower hash, lemma hash) -> a tuple of fields: computed once per distinct word
+        # and handed on in doc.user_data["auditor_words"] as (hook, [row per token]), the hook's
+        # fields from HOOK_FIELDS on, so a later stage need not look words up again (see set_hook);
+        # doc.user_data["auditor_sents"] holds the sentence starts, ascending
         self.word_hook = None
 
     def set_hook(self, hook) -> None:
@@ -47,7 +50,9 @@ class TokenAttributes:
         low = lower.replace("’", "'")
         return self.table.get(low, low)
 
-    def __call__(self, doc):
+    def __call__(self, doc, write: bool = True):
+        """write=False leaves the lemmas and sentence starts out of the doc's own attributes (only
+        in user_data): the engine's matcher reads the rows, spaCy's Matcher and doc.sents need them."""
         n = len(doc)
         if not n:
             return doc
@@ -61,44 +66,55 @@ class TokenAttributes:
             text = strings[h]
             low = text.lower()
             lem = strings.add(self.lemma(low))
-            row = rows[h] = _shape(text) + (lem, hook(strings.add(low), lem) if hook else None)
+            row = rows[h] = _shape(text) + (lem,) + (tuple(hook(strings.add(low), lem)) if hook else ())
             return row
 
-        # a row per token: space, newlines, lower_start, final, closer, ends_stop, lemma
-        rs = [rows.get(h) or miss(h) for h in doc.to_array(ORTH).tolist()]
-        starts = [0] * n
-        starts[0] = 1
+        # a row per token: the tuple of its distinct word (see _shape)
+        orths = doc.to_array(ORTH).tolist()
+        rs = list(map(rows.get, orths))
+        if None in rs:                                 # words not seen before
+            rs = [r or miss(h) for r, h in zip(rs, orths)]
+        starts = [0]
         # only tokens after a line break or final punctuation can start a sentence: visit those
-        for i in [i for i, r in enumerate(rs) if r[1] or r[3]]:
+        for i in compress(range(n), map(_BOUNDARY, rs)):
+            j = i + 1
             r = rs[i]
             if r[1]:                                   # a line break: decide the next token
-                j = i + 1
                 if j < n and (r[1] >= 2 or j < 2 or not (rs[j][2] and not rs[j - 2][5])):
-                    starts[j] = 1
+                    starts.append(j)
                 continue
-            j = i + 1                                  # final punctuation: past closers and spaces
+            # final punctuation: past closers and spaces
             while j < n and ((rs[j][4] and not rs[j][0]) or (rs[j][0] and not rs[j][1])):
                 j += 1
-            if j < n and not rs[j][0]:
+            if j < n:
                 t = rs[j]
-                if not t[2] and not t[3] and not t[4]:
-                    starts[j] = 1
-        arr = numpy.empty((n, 2), dtype="uint64")
-        arr[:, 0] = [r[6] for r in rs]
-        arr[:, 1] = starts
-        doc.from_array([LEMMA, SENT_START], arr)
+                if not (t[0] or t[2] or t[3] or t[4]):
+                    starts.append(j)
+        # starts ascend: a token chosen as a start is never itself a line break or punctuation
+        if write:
+            arr = numpy.zeros((n, 2), dtype="uint64")
+            arr[:, 0] = numpy.fromiter(map(_LEMMA, rs), dtype="uint64", count=n)
+            arr[starts, 1] = 1
+            doc.from_array([LEMMA, SENT_START], arr)
+        doc.user_data["auditor_sents"] = starts
         if hook:
-            doc.user_data["auditor_words"] = (hook, [r[7] for r in rs])
+            doc.user_data["auditor_words"] = (hook, rs)
         return doc
+
+
+_BOUNDARY, _LEMMA = itemgetter(6), itemgetter(7)
+HOOK_FIELDS = 8     # where a row's hook fields start: after _shape's seven and the lemma
 
 
 def _shape(text: str) -> tuple:
     """What sentence splitting needs to know of one distinct token text:
-    (space, newlines, starts lowercase, final punctuation, closer, ends like a stop)."""
+    (space, newlines, starts lowercase, final punctuation, closer, ends like a stop, may end a
+    sentence)."""
     space = not text.strip()
     final = text in FINAL
-    return (space, text.count("\n") if space else 0, text[:1].islower(), final, text in CLOSERS,
-            final or text[-1:] in ".!?:")
+    newlines = text.count("\n") if space else 0
+    return (space, newlines, text[:1].islower(), final, text in CLOSERS, final or text[-1:] in ".!?:",
+            bool(newlines or final))
 
 
 @Language.factory("auditor_tokens")

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from spacy.matcher import Matcher
 
-from auditor.fastmatch import FastMatcher, compile_pattern
+from auditor.fastmatch import FastMatcher, anchor_variants, compile_pattern
 from conftest import ROOT, SHARED
 
 
@@ -54,6 +54,17 @@ def test_anchor_prefers_a_rare_word():
     assert anchor == ("LEMMA", ["fountain"]) and offset == 1
 
 
+def test_optional_tokens_are_spelled_out_so_a_rare_word_anchors():
+    pat = [{"LOWER": "it"}, {"LEMMA": "be"}, {"LOWER": "been", "OP": "?"}, {"LEMMA": "speculate"}]
+    variants = anchor_variants(pat)
+    assert variants == [[{"LOWER": "it"}, {"LEMMA": "be"}, {"LEMMA": "speculate"}],
+                        [{"LOWER": "it"}, {"LEMMA": "be"}, {"LOWER": "been"}, {"LEMMA": "speculate"}]]
+    assert [compile_pattern(v)[1:] for v in variants] == [(("LEMMA", ["speculate"]), 2), (("LEMMA", ["speculate"]), 3)]
+    # past an unbounded token no offset is fixed: the pattern stays as it is
+    wild = [{"LOWER": "the"}, {"OP": "*"}, {"LEMMA": "speculate"}]
+    assert anchor_variants(wild) == [wild]
+
+
 def test_engines_sharing_the_pipeline_keep_their_own_rules(auditor, tmp_path):
     """The spaCy pipeline is built once per process; its per-word hook must follow the engine."""
     import shutil
@@ -70,3 +81,44 @@ def test_engines_sharing_the_pipeline_keep_their_own_rules(auditor, tmp_path):
         b = {f.category for f in other.analyse(Page(url="b", text=text), assume_voice=True).findings}
         assert "guarantee" in a and "guarantee" not in b
         assert "fda-misstatement" in a and "fda-misstatement" in b
+
+
+def test_an_engine_with_patterns_only_spacy_can_match(tmp_path):
+    """A rule author may write any spaCy token pattern; those go to spaCy's Matcher, which needs
+    the lemmas written into the doc."""
+    import shutil
+    from auditor.engine import Engine
+    from auditor.model import Page
+    from auditor.rules import default_rules_dir, load_rules
+    d = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), d)
+    (d / "custom.yml").write_text("""category: miracle-cure
+severity: high
+confidence: 0.8
+references:
+  - https://example.org/guide
+rules:
+  - id: miracle.title-cures
+    name: A capitalised word before a form of "cure"
+    description: test rule in a spaCy-only pattern
+    rationale: test
+    patterns:
+      - [{"IS_TITLE": true}, {"LEMMA": "cure"}]
+    examples:
+      fire:
+        - Stem Cures for everyone.
+        - Miracle cures today.
+        - The Cure is here.
+      quiet:
+        - a cure is here.
+        - we cure nothing.
+        - no cures.
+""", encoding="utf-8")
+    engine = Engine(load_rules(d))
+    assert engine._fallback
+    engine._fallback = False              # the same engine without the lemmas written: spaCy refuses
+    with pytest.raises(ValueError, match="lemmatizer"):
+        engine.analyse(Page(url="c", text="Stem Cures for everyone."))
+    engine._fallback = True
+    found = engine.analyse(Page(url="c", text="Stem Cures for everyone."), assume_voice=True).findings
+    assert "miracle.title-cures" in {f.rule for f in found}
