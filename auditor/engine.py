@@ -174,10 +174,7 @@ class Engine:
     def analyse(self, page: Page, doc=None, assume_voice: bool = False) -> Analysis:
         text = page.text
         if doc is None:
-            # the pipeline is shared by every Engine of the process: make it compute this one's
-            # word entries (nlp.TokenAttributes), then call its components in turn
-            # (Language.__call__ adds nothing here but time)
-            self.lem.set_hook(self.group.word_hook)
+            # the pipeline's components in turn (Language.__call__ adds nothing here but time)
             doc = self.nlp.tokenizer(text)
             for proc in self._procs:
                 # the engine reads lemmas and sentences from the rows; only spaCy's own Matcher
@@ -193,8 +190,13 @@ class Engine:
         sents = list(zip(starts, starts[1:] + [n]))
         sent_of = list(chain.from_iterable(repeat(si, e - s) for si, (s, e) in enumerate(sents)))
         matches = self.group.run(doc, sents)
-        ia = doc.to_array([IDX, LENGTH])
-        tok_start, tok_end = ia[:, 0].tolist(), (ia[:, 0] + ia[:, 1]).tolist()
+        words = doc.user_data.get("auditor_words")         # set by the pipeline (nlp.TokenAttributes)
+        if words is not None and len(words[2]) == n:
+            idx = words[3]
+            tok_start, tok_end = idx.tolist(), (idx + words[0].length[words[2]]).tolist()
+        else:
+            ia = doc.to_array([IDX, LENGTH])
+            tok_start, tok_end = ia[:, 0].tolist(), (ia[:, 0] + ia[:, 1]).tolist()
 
         # context triggers and terminators
         mods_by_sent: dict[int, list[_Mod]] = {}

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import bisect
 import re
-from itertools import accumulate, compress
-from operator import itemgetter
 from collections import defaultdict
+from operator import itemgetter
 
+import numpy
 from spacy.attrs import LEMMA, LOWER
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.matcher import Matcher
 
-from .nlp import HOOK_FIELDS
+from .nlp import grown
 
 SEP = "\x1f"            # between the fields of one token
 ANY = f"[^{SEP}\\n]*"   # one field of any token
@@ -261,7 +261,9 @@ class FastMatcher:
         return MatcherGroup({"m": self}).run(doc, sents)["m"]
 
     def run(self, doc, enc, cands) -> list:
-        text, ends, cell_len = enc
+        """Matches among candidates [(token index, plan)], over enc = (encoded text, where each
+        token's cell ends, where it starts)."""
+        text, ends, cstart = enc
 
         def end_tok(pos):           # the token whose cell ends at pos, plus one
             return bisect.bisect_left(ends, pos) + 1
@@ -273,7 +275,7 @@ class FastMatcher:
             for k, rx, kh in tries:
                 if k > i:
                     continue
-                pos = ends[i - k] - cell_len[i - k]
+                pos = cstart[i - k]
                 m = rx.match(text, pos)
                 if m and m.end() > pos:
                     found.append((kh, i - k, end_tok(m.end())))
@@ -301,17 +303,21 @@ class MatcherGroup:
         self.matchers = matchers
         self.names = list(matchers)
         self.within = within or {}
+        self.vocab = vocab
         self._cache: dict = {}
         # matchers run before those that run within their matches
         self.order = sorted(range(len(self.names)), key=lambda k: self.names[k] in self.within)
-        self._steps = [(name, matchers[name], 1 + k) for k, name in enumerate(self.names)]
-        self._getters = {f: itemgetter(f) for k in range(len(self.names)) for f in (1 + k, HOOK_FIELDS + 1 + k)}
-        # for nlp.TokenAttributes.set_hook: this group's entry of a word, computed in the pipeline
-        self.word_hook = (lambda low, lem: self.entry(low, lem, vocab)) if vocab is not None else None
+        # columns by word id of the pipeline's nlp.WordTable: cell, its length, a bit per matcher
+        # that has a plan for the word, and each matcher's plan
+        self._table, self._generation, self._size = None, None, 0
+        self._cell = numpy.empty(0, dtype=object)
+        self._cell_len = numpy.empty(0, dtype="int64")
+        self._has = numpy.empty(0, dtype="uint32")
+        self._plans = [numpy.empty(0, dtype=object) for _ in self.names]
 
     def entry(self, low: int, lem: int, vocab) -> tuple:
-        """(cell, then per matcher the patterns this word may anchor, or None) of one
-        word, cached by its lowercase form (the lemma is a function of it, see nlp.TokenAttributes)."""
+        """(cell, then per matcher its plan for the word, or None) of one word, cached by its
+        lowercase form (the lemma is a function of it, see nlp.TokenAttributes)."""
         e = self._cache.get(low)
         if e is None:
             if len(self._cache) > CACHE_LIMIT:     # a long batch meets ever new words: stay bounded
@@ -322,41 +328,74 @@ class MatcherGroup:
                 self.matchers[k].plan(low, lem, num) for k in self.names)
         return e
 
+    def _sync(self, table, vocab) -> None:
+        """Extend the columns to every word of the table (afresh if the table was emptied)."""
+        if table is not self._table or table.generation != self._generation:
+            self._table, self._generation, self._size = table, table.generation, 0
+        if self._size == table.size:
+            return
+        first, end = self._size, table.size
+        self._cell, self._cell_len, self._has = (grown(a, end) for a in (self._cell, self._cell_len, self._has))
+        self._plans = [grown(a, end) for a in self._plans]
+        lower, lemma = table.lower[first:end].tolist(), table.lemma[first:end].tolist()
+        for wid, low, lem in zip(range(first, end), lower, lemma):
+            e = self.entry(low, lem, vocab)
+            self._cell[wid], self._cell_len[wid] = e[0], len(e[0])
+            bits = 0
+            for k, plan in enumerate(e[1:]):
+                self._plans[k][wid] = plan
+                if plan is not None:
+                    bits |= 1 << k
+            self._has[wid] = bits
+        self._size = end
+
+    def _columns(self, doc):
+        """(word ids, cell, cell length, bits, plans) for the tokens of a doc: by the pipeline's
+        word table when the doc went through it, else word by word."""
+        words = doc.user_data.get("auditor_words")
+        if words is not None and words[1] == words[0].generation and len(words[2]) == len(doc):
+            self._sync(words[0], doc.vocab)
+            return words[2], self._cell, self._cell_len, self._has, self._plans
+        lemmas = doc.to_array(LEMMA).tolist()
+        entries = [self.entry(low, lemmas[i], doc.vocab) for i, low in enumerate(doc.to_array(LOWER).tolist())]
+        cell = numpy.array([e[0] for e in entries] + [None], dtype=object)[:-1]
+        plans = [numpy.array([e[1 + k] for e in entries] + [None], dtype=object)[:-1] for k in range(len(self.names))]
+        has = sum((numpy.array([p is not None for p in plans[k]], dtype="uint32") << k)
+                  for k in range(len(self.names)))
+        cell_len = numpy.array([len(c) for c in cell], dtype="int64")
+        return numpy.arange(len(doc)), cell, cell_len, has, plans
+
     def run(self, doc, sents=None) -> dict:
         n = len(doc)
         if not n:
             return {name: [] for name in self.names}
         if sents is None:
             sents = [(s.start, s.end) for s in doc.sents]
-        tagged = doc.user_data.get("auditor_words")    # set by the pipeline with this group's hook
-        if tagged and tagged[0] is self.word_hook and len(tagged[1]) == n:
-            rows, off = tagged[1], HOOK_FIELDS
-        else:
-            cache, vocab = self._cache, doc.vocab
-            lemmas = doc.to_array(LEMMA).tolist()
-            rows, off = [cache.get(low) or self.entry(low, lemmas[i], vocab)
-                         for i, low in enumerate(doc.to_array(LOWER).tolist())], 0
-        cells = list(map(itemgetter(off), rows))
-        cell_len = list(map(len, cells))
-        lengths = cell_len.copy()
-        for s, _ in sents[1:]:            # a line break before each sentence but the first
+        wids, cell, cell_len, has, plans = self._columns(doc)
+        cells = cell[wids].tolist()
+        lengths = cell_len[wids]
+        starts = [s for s, _ in sents]
+        for s in starts[1:]:               # a line break before each sentence but the first
             cells[s] = "\n" + cells[s]
-            lengths[s] += 1
-        # a token's cell starts where it ends less its own length (a sentence break stands before)
-        enc = ("".join(cells), list(accumulate(lengths)), cell_len)
+        lengths[starts[1:]] += 1
+        ends = numpy.cumsum(lengths)
+        # where each token's own cell starts (after the line break before a sentence)
+        enc = ("".join(cells), ends.tolist(), (ends - cell_len[wids]).tolist())
+        bits = has[wids]
         out = {}
         for k in self.order:
-            name, m, field = self._steps[k]
-            field += off
+            name = self.names[k]
+            mine = bits & (1 << k)
             if name in self.within:
-                # only the sentences where the other matcher matched, each once
-                starts = [s for s, _ in sents]
-                spans = sorted({sents[bisect.bisect_right(starts, s) - 1] for _, s, _ in out[self.within[name]]})
-                cands = [(i, rows[i][field]) for ss, se in spans for i in range(ss, se) if rows[i][field]]
-            else:
-                col = list(map(self._getters[field], rows))
-                cands = [(i, col[i]) for i in compress(range(n), col)]
-            out[name] = m.run(doc, enc, cands)
+                # only the sentences where the other matcher matched
+                inside = numpy.zeros(n, dtype=bool)
+                for _, s, _ in out[self.within[name]]:
+                    ss, se = sents[bisect.bisect_right(starts, s) - 1]
+                    inside[ss:se] = True
+                mine = mine.astype(bool) & inside
+            idx = numpy.flatnonzero(mine)
+            cands = zip(idx.tolist(), plans[k][wids[idx]].tolist())
+            out[name] = self.matchers[name].run(doc, enc, cands)
         return out
 
 

@@ -6,12 +6,10 @@ No statistical model: lemmas come from spacy-lookups-data (case-folded, so "Guar
 from __future__ import annotations
 
 from functools import lru_cache
-from itertools import compress
-from operator import itemgetter
 
 import numpy
 import spacy
-from spacy.attrs import LEMMA, ORTH, SENT_START
+from spacy.attrs import IDX, LEMMA, ORTH, SENT_START
 from spacy.language import Language
 from spacy.lookups import load_lookups
 
@@ -19,102 +17,154 @@ FINAL = {".", "!", "?", "…", "...", "?!", "!!", "!?"}
 CLOSERS = {'"', "”", "’", "'", ")", "]", "»"}
 
 
+# bits of a word's shape, as sentence splitting sees it
+SPACE, LOWER_START, FINAL_PUNCT, CLOSER, ENDS_STOP, BOUNDARY = 1, 2, 4, 8, 16, 32
+
+
+def grown(arr, size):
+    """arr with room for at least `size` entries (capacity doubles, so growth is amortised)."""
+    if len(arr) >= size:
+        return arr
+    out = numpy.empty(max(size, 2 * len(arr), 256), dtype=arr.dtype)
+    out[:len(arr)] = arr
+    return out
+
+
+class WordTable:
+    """Every distinct token text seen, numbered in order of first sight, with what the pipeline
+    knows of it in columns indexed by that number (its word id).
+
+    Pages are mapped to word ids with numpy (a sorted array of ORTH hashes), so per-token work is
+    done in C, and stages after the pipeline (the matcher) keep their own columns by word id and
+    extend them as the table grows. A long batch meets ever new words: past `limit` the table is
+    emptied and its generation counted up, which tells those stages to start afresh.
+    """
+
+    def __init__(self, describe, limit: int = 200_000):
+        self.describe = describe     # orth hash -> (flags, newlines, length, lower hash, lemma hash)
+        self.limit = limit
+        self.generation = 0
+        self.clear()
+
+    def clear(self):
+        self.size = 0
+        self.generation += 1
+        self.keys = numpy.empty(0, dtype="uint64")       # sorted ORTH hashes ...
+        self.key_ids = numpy.empty(0, dtype="int64")     # ... and the word id of each
+        self.flags = numpy.empty(0, dtype="uint8")
+        self.newlines = numpy.empty(0, dtype="int64")
+        self.length = numpy.empty(0, dtype="uint64")     # uint64 like the offsets it is added to
+        self.lower = numpy.empty(0, dtype="uint64")
+        self.lemma = numpy.empty(0, dtype="uint64")
+
+    def ids(self, orths):
+        """The word id of each ORTH hash (a numpy array), adding words not seen before."""
+        if self.size:
+            pos = numpy.searchsorted(self.keys, orths)
+            numpy.minimum(pos, self.size - 1, out=pos)
+            hit = self.keys[pos] == orths
+            if hit.all():
+                return self.key_ids[pos]
+            new = numpy.unique(orths[~hit])
+        else:
+            new = numpy.unique(orths)
+        if self.size and self.size + len(new) > self.limit:
+            self.clear()
+            return self.ids(orths)
+        self._add(new)
+        pos = numpy.searchsorted(self.keys, orths)
+        return self.key_ids[pos]
+
+    def _add(self, new):
+        first, end = self.size, self.size + len(new)
+        for name in ("flags", "newlines", "length", "lower", "lemma"):
+            setattr(self, name, grown(getattr(self, name), end))
+        for wid, h in enumerate(new.tolist(), first):
+            (self.flags[wid], self.newlines[wid], self.length[wid], self.lower[wid],
+             self.lemma[wid]) = self.describe(h)
+        at = numpy.searchsorted(self.keys, new)
+        self.keys = numpy.insert(self.keys, at, new)
+        self.key_ids = numpy.insert(self.key_ids, at, numpy.arange(first, end, dtype="int64"))
+        self.size = end
+
+
 class TokenAttributes:
-    """Lookup lemmas and sentence starts, in one pass over a doc's tokens.
+    """Lookup lemmas and sentence starts, computed per distinct word and mapped onto the tokens.
 
     Lemmas come from the English lookup table, keyed by the lowercase form (so "Guaranteed" and
     "guarantees" share the lemma "guarantee"). Sentences start after final punctuation and at line
     breaks; a single line break inside running text (the previous line has no final punctuation
     and the next starts in lowercase) is a soft wrap, not a boundary, and a blank line always is.
-    What both need of a word is computed once per distinct word and cached, because this runs on
-    every page and the engine is meant to keep pace with the tokenizer.
+    What both need of a word is computed once per distinct word (see WordTable), because this
+    runs on every page and the engine is meant to keep pace with the tokenizer.
+
+    Besides the doc's own attributes, it leaves in doc.user_data "auditor_sents" (the sentence
+    starts, ascending) and "auditor_words" (the table, its generation, the word id of each token
+    and its character offset), which the engine reads instead of looking every token up again.
     """
 
     def __init__(self, vocab):
         self.table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
         self.strings = vocab.strings
-        self.rows: dict[int, tuple] = {}
-        # word_hook(lower hash, lemma hash) -> a tuple of fields: computed once per distinct word
-        # and handed on in doc.user_data["auditor_words"] as (hook, [row per token]), the hook's
-        # fields from HOOK_FIELDS on, so a later stage need not look words up again (see set_hook);
-        # doc.user_data["auditor_sents"] holds the sentence starts, ascending
-        self.word_hook = None
-
-    def set_hook(self, hook) -> None:
-        """Use this hook from now on; the cached rows of another hook are dropped."""
-        if hook is not self.word_hook:
-            self.word_hook = hook
-            self.rows.clear()
+        self.words = WordTable(self._describe)
 
     def lemma(self, lower: str) -> str:
         low = lower.replace("’", "'")
         return self.table.get(low, low)
 
+    def _describe(self, h: int) -> tuple:
+        text = self.strings[h]
+        low = text.lower()
+        flags, newlines = _shape(text)
+        return flags, newlines, len(text), self.strings.add(low), self.strings.add(self.lemma(low))
+
     def __call__(self, doc, write: bool = True):
         """write=False leaves the lemmas and sentence starts out of the doc's own attributes (only
-        in user_data): the engine's matcher reads the rows, spaCy's Matcher and doc.sents need them."""
+        in user_data): the engine's matcher reads the word table, spaCy's Matcher and doc.sents
+        need them."""
         n = len(doc)
         if not n:
             return doc
-        if len(self.rows) > 200_000:                 # bounded over a long batch
-            self.rows.clear()
-        rows, strings = self.rows, self.strings
-
-        hook = self.word_hook
-
-        def miss(h):
-            text = strings[h]
-            low = text.lower()
-            lem = strings.add(self.lemma(low))
-            row = rows[h] = _shape(text) + (lem,) + (tuple(hook(strings.add(low), lem)) if hook else ())
-            return row
-
-        # a row per token: the tuple of its distinct word (see _shape)
-        orths = doc.to_array(ORTH).tolist()
-        rs = list(map(rows.get, orths))
-        if None in rs:                                 # words not seen before
-            rs = [r or miss(h) for r, h in zip(rs, orths)]
+        words = self.words
+        # the offsets come along: one to_array is cheaper than two
+        orth_idx = doc.to_array([ORTH, IDX])
+        wids = words.ids(orth_idx[:, 0])
+        fl = words.flags[wids]
+        nl = words.newlines[wids]
+        f = fl.tolist()
         starts = [0]
         # only tokens after a line break or final punctuation can start a sentence: visit those
-        for i in compress(range(n), map(_BOUNDARY, rs)):
+        for i in numpy.flatnonzero(fl & BOUNDARY).tolist():
             j = i + 1
-            r = rs[i]
-            if r[1]:                                   # a line break: decide the next token
-                if j < n and (r[1] >= 2 or j < 2 or not (rs[j][2] and not rs[j - 2][5])):
+            breaks = int(nl[i])
+            if breaks:                                 # a line break: decide the next token
+                if j < n and (breaks >= 2 or j < 2 or not (f[j] & LOWER_START and not f[j - 2] & ENDS_STOP)):
                     starts.append(j)
                 continue
             # final punctuation: past closers and spaces
-            while j < n and ((rs[j][4] and not rs[j][0]) or (rs[j][0] and not rs[j][1])):
+            while j < n and ((f[j] & CLOSER and not f[j] & SPACE) or (f[j] & SPACE and not nl[j])):
                 j += 1
-            if j < n:
-                t = rs[j]
-                if not (t[0] or t[2] or t[3] or t[4]):
-                    starts.append(j)
+            if j < n and not f[j] & (SPACE | LOWER_START | FINAL_PUNCT | CLOSER):
+                starts.append(j)
         # starts ascend: a token chosen as a start is never itself a line break or punctuation
         if write:
             arr = numpy.zeros((n, 2), dtype="uint64")
-            arr[:, 0] = numpy.fromiter(map(_LEMMA, rs), dtype="uint64", count=n)
+            arr[:, 0] = words.lemma[wids]
             arr[starts, 1] = 1
             doc.from_array([LEMMA, SENT_START], arr)
         doc.user_data["auditor_sents"] = starts
-        if hook:
-            doc.user_data["auditor_words"] = (hook, rs)
+        doc.user_data["auditor_words"] = (words, words.generation, wids, orth_idx[:, 1])
         return doc
 
 
-_BOUNDARY, _LEMMA = itemgetter(6), itemgetter(7)
-HOOK_FIELDS = 8     # where a row's hook fields start: after _shape's seven and the lemma
-
-
-def _shape(text: str) -> tuple:
-    """What sentence splitting needs to know of one distinct token text:
-    (space, newlines, starts lowercase, final punctuation, closer, ends like a stop, may end a
-    sentence)."""
+def _shape(text: str) -> tuple[int, int]:
+    """What sentence splitting needs to know of one distinct token text: (flags, newlines)."""
     space = not text.strip()
     final = text in FINAL
     newlines = text.count("\n") if space else 0
-    return (space, newlines, text[:1].islower(), final, text in CLOSERS, final or text[-1:] in ".!?:",
-            bool(newlines or final))
+    flags = (SPACE * space | LOWER_START * text[:1].islower() | FINAL_PUNCT * final | CLOSER * (text in CLOSERS)
+             | ENDS_STOP * (final or text[-1:] in ".!?:") | BOUNDARY * bool(newlines or final))
+    return flags, newlines
 
 
 @Language.factory("auditor_tokens")
