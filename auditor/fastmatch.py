@@ -313,7 +313,8 @@ class MatcherGroup:
         self._cell = numpy.empty(0, dtype=object)
         self._cell_len = numpy.empty(0, dtype="int64")
         self._has = numpy.empty(0, dtype="uint32")
-        self._plans = [numpy.empty(0, dtype=object) for _ in self.names]
+        self._plans = numpy.empty((0, len(self.names)), dtype=object)     # word id x matcher
+        self._shifts = numpy.arange(len(self.names), dtype="uint32")[:, None]
 
     def entry(self, low: int, lem: int, vocab) -> tuple:
         """(cell, then per matcher its plan for the word, or None) of one word, cached by its
@@ -335,15 +336,15 @@ class MatcherGroup:
         if self._size == table.size:
             return
         first, end = self._size, table.size
-        self._cell, self._cell_len, self._has = (grown(a, end) for a in (self._cell, self._cell_len, self._has))
-        self._plans = [grown(a, end) for a in self._plans]
+        self._cell, self._cell_len, self._has, self._plans = (
+            grown(a, end) for a in (self._cell, self._cell_len, self._has, self._plans))
         lower, lemma = table.lower[first:end].tolist(), table.lemma[first:end].tolist()
         for wid, low, lem in zip(range(first, end), lower, lemma):
             e = self.entry(low, lem, vocab)
             self._cell[wid], self._cell_len[wid] = e[0], len(e[0])
             bits = 0
             for k, plan in enumerate(e[1:]):
-                self._plans[k][wid] = plan
+                self._plans[wid, k] = plan
                 if plan is not None:
                     bits |= 1 << k
             self._has[wid] = bits
@@ -358,10 +359,12 @@ class MatcherGroup:
             return words[2], self._cell, self._cell_len, self._has, self._plans
         lemmas = doc.to_array(LEMMA).tolist()
         entries = [self.entry(low, lemmas[i], doc.vocab) for i, low in enumerate(doc.to_array(LOWER).tolist())]
-        cell = numpy.array([e[0] for e in entries] + [None], dtype=object)[:-1]
-        plans = [numpy.array([e[1 + k] for e in entries] + [None], dtype=object)[:-1] for k in range(len(self.names))]
-        has = sum((numpy.array([p is not None for p in plans[k]], dtype="uint32") << k)
-                  for k in range(len(self.names)))
+        cell = numpy.empty(len(entries), dtype=object)
+        plans = numpy.empty((len(entries), len(self.names)), dtype=object)
+        for i, e in enumerate(entries):
+            cell[i] = e[0]
+            plans[i, :] = e[1:]
+        has = ((plans != None) << self._shifts.T).sum(axis=1).astype("uint32")    # noqa: E711 (elementwise)
         cell_len = numpy.array([len(c) for c in cell], dtype="int64")
         return numpy.arange(len(doc)), cell, cell_len, has, plans
 
@@ -381,20 +384,22 @@ class MatcherGroup:
         ends = numpy.cumsum(lengths)
         # where each token's own cell starts (after the line break before a sentence)
         enc = ("".join(cells), ends.tolist(), (ends - cell_len[wids]).tolist())
-        bits = has[wids]
+        # every (matcher, token) with a plan, matcher by matcher, in a few array operations
+        which, at = numpy.nonzero((has[wids] >> self._shifts) & 1)
+        todo = plans[wids[at], which].tolist()
+        at = at.tolist()
+        bounds = which.searchsorted(numpy.arange(len(self.names) + 1)).tolist()
         out = {}
         for k in self.order:
             name = self.names[k]
-            mine = bits & (1 << k)
+            cands = zip(at[bounds[k]:bounds[k + 1]], todo[bounds[k]:bounds[k + 1]])
             if name in self.within:
                 # only the sentences where the other matcher matched
-                inside = numpy.zeros(n, dtype=bool)
+                inside = bytearray(n)
                 for _, s, _ in out[self.within[name]]:
                     ss, se = sents[bisect.bisect_right(starts, s) - 1]
-                    inside[ss:se] = True
-                mine = mine.astype(bool) & inside
-            idx = numpy.flatnonzero(mine)
-            cands = zip(idx.tolist(), plans[k][wids[idx]].tolist())
+                    inside[ss:se] = b"\x01" * (se - ss)
+                cands = [c for c in cands if inside[c[0]]]
             out[name] = self.matchers[name].run(doc, enc, cands)
         return out
 

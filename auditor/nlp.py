@@ -25,7 +25,7 @@ def grown(arr, size):
     """arr with room for at least `size` entries (capacity doubles, so growth is amortised)."""
     if len(arr) >= size:
         return arr
-    out = numpy.empty(max(size, 2 * len(arr), 256), dtype=arr.dtype)
+    out = numpy.empty((max(size, 2 * len(arr), 256),) + arr.shape[1:], dtype=arr.dtype)
     out[:len(arr)] = arr
     return out
 
