@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from itertools import chain, repeat
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -49,7 +48,7 @@ class _State:
 
     doc: object
     sents: list            # (start, end) token offsets
-    sent_of: list          # token index -> sentence index
+    sent_of: "_SentenceOf"  # token index -> sentence index
     mods_by_sent: dict     # sentence index -> [_Mod]
     terms_by_sent: dict    # sentence index -> [token index of a terminator]
     aux_by_key: dict       # matcher key -> [(start, end)]
@@ -59,15 +58,15 @@ class _State:
     warned: dict           # block index -> warning Cue
 
     text: str = ""          # the page text (doc.text would rebuild it from every token)
-    tok_start: list = None   # token index -> char offset
-    tok_end: list = None
+    tok_start: object = None   # token index -> char offset (numpy: only matched tokens are read)
+    tok_end: object = None
 
     def block_of(self, char: int) -> int:
         return max(0, bisect.bisect_right(self.block_starts, char) - 1)
 
     def chars(self, s: int, e: int) -> tuple[int, int]:
         """Character offsets of tokens s..e (no Span objects on the hot path)."""
-        return self.tok_start[s], self.tok_end[e - 1]
+        return int(self.tok_start[s]), int(self.tok_end[e - 1])
 
 
 @dataclass
@@ -114,6 +113,9 @@ class Engine:
         # what analyse() reads on every page, looked up once
         self._procs = [proc for _, proc in self.nlp.pipeline]
         self._fallback = any(m._n_fallback for m in self.group.matchers.values())
+        # each matcher key's name, and the rule or trigger number in it ("R12" -> 12)
+        self._key_name = {vocab.strings.add(k): k for m in self.group.matchers.values() for k, _, _ in m.source}
+        self._key_index = {h: int(k[1:]) for h, k in self._key_name.items() if k[:1] in "RMT" and k[1:].isdigit()}
         stance = self.sc.get("stance", {})
         self._commentary_cats = set(stance.get("categories", []))
         self._stance_threshold = int(stance.get("threshold", 10 ** 9))
@@ -180,7 +182,6 @@ class Engine:
                 # the engine reads lemmas and sentences from the rows; only spaCy's own Matcher
                 # (patterns fastmatch cannot compile) needs them written into the doc
                 doc = proc(doc, write=self._fallback) if proc is self.lem else proc(doc)
-        strings = self.nlp.vocab.strings
         n = len(doc)
         starts = doc.user_data.get("auditor_sents")     # set by the pipeline (nlp.TokenAttributes)
         if starts is None:
@@ -188,27 +189,27 @@ class Engine:
             if starts[0] != 0:
                 starts.insert(0, 0)
         sents = list(zip(starts, starts[1:] + [n]))
-        sent_of = list(chain.from_iterable(repeat(si, e - s) for si, (s, e) in enumerate(sents)))
+        sent_of = _SentenceOf(starts)
         matches = self.group.run(doc, sents)
         words = doc.user_data.get("auditor_words")         # set by the pipeline (nlp.TokenAttributes)
         if words is not None and len(words[2]) == n:
             idx = words[3]
-            tok_start, tok_end = idx.tolist(), (idx + words[0].length[words[2]]).tolist()
+            tok_start, tok_end = idx, idx + words[0].length[words[2]]
         else:
             ia = doc.to_array([IDX, LENGTH])
-            tok_start, tok_end = ia[:, 0].tolist(), (ia[:, 0] + ia[:, 1]).tolist()
+            tok_start, tok_end = ia[:, 0], ia[:, 0] + ia[:, 1]
 
         # context triggers and terminators
         mods_by_sent: dict[int, list[_Mod]] = {}
         terms_by_sent: dict[int, list[int]] = {}
         pseudo: list[tuple[int, int]] = []
         raw_mods = []
+        key_name, key_index = self._key_name, self._key_index
         for key, s, e in matches["context"]:
-            k = strings[key]
-            if k == "TERM":
+            if key_name[key] == "TERM":
                 terms_by_sent.setdefault(sent_of[s], []).append(s)
                 continue
-            t = self.triggers[int(k[1:])]
+            t = self.triggers[key_index[key]]
             if t.category == "pseudo":
                 pseudo.append((s, e))
                 continue
@@ -216,7 +217,7 @@ class Engine:
         for t, s, e in raw_mods:
             if any(ps <= s and e <= pe for ps, pe in pseudo):
                 continue
-            cs, ce = tok_start[s], tok_end[e - 1]
+            cs, ce = int(tok_start[s]), int(tok_end[e - 1])
             mods_by_sent.setdefault(sent_of[s], []).append(
                 _Mod(t.category, t.direction, t.max_scope, s, e, text[cs:ce], (cs, ce)))
         for v in terms_by_sent.values():
@@ -225,7 +226,7 @@ class Engine:
         # co-occurrence conditions and voice signals
         aux_by_key: dict[str, list[tuple[int, int]]] = {}
         for key, s, e in matches["aux"] + matches["cond"]:
-            aux_by_key.setdefault(strings[key], []).append((s, e))
+            aux_by_key.setdefault(key_name[key], []).append((s, e))
         signals = self._signals(doc, aux_by_key)
         if assume_voice:
             signals["voice"] = True
@@ -246,8 +247,7 @@ class Engine:
         out = Analysis(signals=signals)
         candidates = []
         for key, s, e in matches["targets"]:
-            ri = int(strings[key][1:])
-            candidates.append((ri, s, e))
+            candidates.append((key_index[key], s, e))
         candidates.sort(key=lambda c: (c[1], -(c[2] - c[1])))
         for ri, s, e in candidates:
             rule = self.rules[ri]
@@ -375,7 +375,7 @@ class Engine:
     def _mitigations(self, doc, found) -> list[Mitigation]:
         out, seen = [], set()
         for key, s, e in sorted(found, key=lambda m: m[1]):
-            r = self.mit_rules[int(self.nlp.vocab.strings[key][1:])]
+            r = self.mit_rules[self._key_index[key]]
             span = doc[s:e]
             norm = (r.id, span.text.lower())
             if norm in seen:
@@ -428,7 +428,7 @@ class Engine:
                 continue
             if _any_in(notoff, ss, se):
                 continue
-            if st.warned and st.block_of(st.tok_start[s]) in st.warned:
+            if st.warned and st.block_of(int(st.tok_start[s])) in st.warned:
                 continue
             # a condition counts when its sentence speaks of treating it, or it sits in a list
             # whose lead-in does
@@ -436,7 +436,7 @@ class Engine:
                 continue
             g = strings[key][2:]
             groups.setdefault(g, [])
-            t = st.text[st.tok_start[s]:st.tok_end[e - 1]]
+            t = st.text[slice(*st.chars(s, e))]
             if t.lower() not in (x.lower() for x in groups[g]):
                 groups[g].append(t)
         need = int(cfg.get("min_groups", 3))
@@ -473,6 +473,19 @@ def _quoted(text, s, e, ss, se):
         if j >= 0:
             return text[ss + i:j + 1][:120]
     return None
+
+
+class _SentenceOf:
+    """token index -> sentence index, by bisection over the sentence starts: only the tokens of
+    matches are ever asked about, so a list over every token would cost more than it saves."""
+
+    __slots__ = ("starts",)
+
+    def __init__(self, starts):
+        self.starts = starts
+
+    def __getitem__(self, i: int) -> int:
+        return bisect.bisect_right(self.starts, i) - 1
 
 
 def _any_in(spans, ss, se, outside=None) -> bool:
