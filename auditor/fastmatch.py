@@ -26,7 +26,10 @@ from spacy.matcher import Matcher
 from .nlp import grown
 
 SEP = "\x1f"            # between the fields of one token
-ANY = f"[^{SEP}\\n]*"   # one field of any token
+FIELD = f"[^{SEP}\\n]"   # a character of one field
+# one field of any token; possessive, since what follows a field is the separator it cannot
+# hold: giving characters back could never help a match, and failing fast is most of the speed
+ANY = FIELD + "*+"
 
 
 class Unsupported(ValueError):
@@ -61,7 +64,7 @@ def _token_regex(tok: dict) -> tuple[str, tuple]:
             vals = _values(spec, "LOWER")
             if vals is None:
                 rx = spec["REGEX"]
-                rx = rx[1:] if rx.startswith("^") else f"{ANY[:-1]}*?(?:{rx})"
+                rx = rx[1:] if rx.startswith("^") else f"{FIELD}*?(?:{rx})"
                 rx = rx[:-1] if rx.endswith("$") and not rx.endswith("\\$") else rx + ANY
                 lower = f"(?:{rx})"
             else:
@@ -85,11 +88,15 @@ VERY_COMMON = {"be", "have", "the", "a", "an", "of", "to", "and", "in", "it", "t
                "as", "do", "this", "by", "at", "or", "from", "i", "you", "we", "they", "he", "she"}
 
 
-# the commonest other words of clinic pages: as common there as a stop word
+# the commonest other words of clinic pages: as common there as a stop word (this only decides
+# where a pattern is tried first, never what it matches)
 ON_CLINIC_PAGES = {"cell", "cells", "stem", "treatment", "treatments", "therapy", "therapies", "patient",
                    "patients", "pain", "use", "injection", "injections", "disease", "tissue", "joint",
                    "procedure", "clinic", "blood", "research", "fda", "medical", "regenerative", "study",
-                   "treat", "help", "product", "body", "condition", "medicine", "people"}
+                   "treat", "help", "product", "body", "condition", "medicine", "people", "heal", "healing",
+                   "repair", "improvement", "result", "results", "effect", "effects", "relief", "benefit",
+                   "benefits", "surgery", "cord", "approve", "approved", "exosome", "exosomes", "injury",
+                   "inflammation", "recovery", "damage", "growth", "function", "health", "doctor"}
 
 
 def _commonness(anchor) -> int:
@@ -129,7 +136,8 @@ def anchor_variants(pattern: list[dict], limit: int = 8) -> list[list[dict]]:
             except Unsupported:
                 anchor = None
             if anchor is not None:
-                rank = (_commonness(anchor), variants_before)
+                # each variant is tried wherever the anchor stands
+                rank = (_commonness(anchor) * variants_before, variants_before)
                 if best is None or rank < best[0]:
                     best = (rank, i)
         reps = _repeats(op)
