@@ -20,7 +20,6 @@ from typing import Optional
 
 import numpy
 from spacy.attrs import IDX, LENGTH
-from spacy.matcher import PhraseMatcher
 from spacy.schemas import validate_token_pattern
 
 from .fastmatch import FastMatcher, MatcherGroup
@@ -60,6 +59,7 @@ class _State:
     text: str = ""          # the page text (doc.text would rebuild it from every token)
     tok_start: object = None   # token index -> char offset (numpy: only matched tokens are read)
     tok_end: object = None
+    conditions: list = ()      # matches of the condition lexicon
 
     def block_of(self, char: int) -> int:
         return max(0, bisect.bisect_right(self.block_starts, char) - 1)
@@ -105,10 +105,11 @@ class Engine:
         for j, (term, path, line) in enumerate(ruleset.terminators):
             self._add(self.context, "TERM", [term], path, [line])
         self._compile_aux()
-        self.group = MatcherGroup({"targets": self.targets, "aux": self.aux, "cond": self.cond,
-                                   "context": self.context, "mitigate": self.mitigate}, within={"cond": "targets"},
-                                  vocab=self.nlp.vocab)
         self._compile_lexicons()
+        self.group = MatcherGroup({"targets": self.targets, "aux": self.aux, "cond": self.cond,
+                                   "context": self.context, "mitigate": self.mitigate,
+                                   "conditions": self.conditions}, within={"cond": "targets"},
+                                  vocab=self.nlp.vocab)
         self.sc = ruleset.scoring
         # what analyse() reads on every page, looked up once
         self._procs = [proc for _, proc in self.nlp.pipeline]
@@ -165,12 +166,13 @@ class Engine:
                     self._add(self.aux, f"P:{cat}:{key}", cfg[key], cfg["__path__"], None)
 
     def _compile_lexicons(self):
-        self.conditions = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        # the condition lexicon, as phrases of lowercase words
+        self.conditions = FastMatcher(self.nlp.vocab)
         groups = self.rs.lexicons.get("conditions")
         if isinstance(groups, dict):
             for group, terms in groups.items():
-                docs = [self.nlp.make_doc(t) for t in terms]
-                self.conditions.add(f"C:{group}", docs)
+                phrases = [[{"LOWER": t.lower_} for t in self.nlp.make_doc(term) if not t.is_space] for term in terms]
+                self.conditions.add(f"C:{group}", [p for p in phrases if p])
 
     # -- analysis ----------------------------------------------------------------------------
     def analyse(self, page: Page, doc=None, assume_voice: bool = False) -> Analysis:
@@ -242,7 +244,8 @@ class Engine:
         has_warning = any(m.category == "warning" for ms in mods_by_sent.values() for m in ms)
         blocks = page.blocks or (_line_blocks(text) if has_warning else [])
         st = _State(doc, sents, sent_of, mods_by_sent, terms_by_sent, aux_by_key, signals, blocks,
-                    [b.start for b in blocks], self._warned_blocks(text, blocks, mods_by_sent), text, tok_start, tok_end)
+                    [b.start for b in blocks], self._warned_blocks(text, blocks, mods_by_sent), text, tok_start, tok_end,
+                    conditions=matches["conditions"])
 
         out = Analysis(signals=signals)
         candidates = []
@@ -417,11 +420,10 @@ class Engine:
         if "voice" in cfg.get("requires", []) and not st.signals["voice"]:
             return None
         doc = st.doc
-        strings = self.nlp.vocab.strings
         treat = st.aux_by_key.get("P:many-conditions:treat_terms", [])
         notoff = st.aux_by_key.get("P:many-conditions:not_offered", [])
         groups: dict[str, list[str]] = {}
-        for key, s, e in self.conditions(doc):
+        for key, s, e in st.conditions:
             si = st.sent_of[s]
             ss, se = st.sents[si]
             if any(m.category in SUPPRESSING for m in st.mods_by_sent.get(si, [])):
@@ -434,7 +436,7 @@ class Engine:
             # whose lead-in does
             if not _any_in(treat, ss, se) and not _any_in(treat, max(0, ss - 60), ss):
                 continue
-            g = strings[key][2:]
+            g = self._key_name[key][2:]
             groups.setdefault(g, [])
             t = st.text[slice(*st.chars(s, e))]
             if t.lower() not in (x.lower() for x in groups[g]):

@@ -270,29 +270,24 @@ class FastMatcher:
 
     def run(self, doc, enc, cands) -> list:
         """Matches among candidates [(token index, plan)], over enc = (encoded text, where each
-        token's cell ends, where it starts)."""
-        text, ends, cstart = enc
-
-        def end_tok(pos):           # the token whose cell ends at pos, plus one
-            return bisect.bisect_left(ends, pos) + 1
-
-        found = []
-        for i, (wholes, tries) in cands:
-            for kh in wholes:
-                found.append((kh, i, i + 1))
-            for k, rx, kh in tries:
-                if k > i:
-                    continue
-                pos = cstart[i - k]
-                m = rx.match(text, pos)
-                if m and m.end() > pos:
-                    found.append((kh, i - k, end_tok(m.end())))
+        token's cell starts, where it ends (a numpy array))."""
+        text, cstart, ends = enc
+        cands = cands if isinstance(cands, list) else list(cands)
+        found = [(kh, i, i + 1) for i, plan in cands for kh in plan[0]]
+        after = bisect.bisect_left      # tokens whose cells start before a match's end: its end token
+        for i, plan in cands:
+            for k, rx, kh in plan[1]:
+                if k <= i:
+                    pos = cstart[i - k]
+                    m = rx.match(text, pos)
+                    if m and m.end() > pos:
+                        found.append((kh, i - k, after(cstart, m.end())))
         for pid in self.floating:
             kh, rx, _ = self.patterns[pid]
             for m in rx.finditer(text):
                 if m.end() > m.start():
-                    s = bisect.bisect_right(ends, m.start())
-                    found.append((kh, s, end_tok(m.end())))
+                    s = int(ends.searchsorted(m.start(), side="right"))
+                    found.append((kh, s, after(cstart, m.end())))
         if self._n_fallback:
             found += [(k, s, e) for k, s, e in self.fallback(doc)]
         return _filter_greedy(found, self.greedy)
@@ -391,7 +386,7 @@ class MatcherGroup:
         lengths[starts[1:]] += 1
         ends = numpy.cumsum(lengths)
         # where each token's own cell starts (after the line break before a sentence)
-        enc = ("".join(cells), ends.tolist(), (ends - cell_len[wids]).tolist())
+        enc = ("".join(cells), (ends - cell_len[wids]).tolist(), ends)
         # every (matcher, token) with a plan, matcher by matcher, in a few array operations
         which, at = numpy.nonzero((has[wids] >> self._shifts) & 1)
         todo = plans[wids[at], which].tolist()

@@ -18,7 +18,7 @@ CLOSERS = {'"', "”", "’", "'", ")", "]", "»"}
 
 
 # bits of a word's shape, as sentence splitting sees it
-SPACE, LOWER_START, FINAL_PUNCT, CLOSER, ENDS_STOP, BOUNDARY = 1, 2, 4, 8, 16, 32
+SPACE, LOWER_START, FINAL_PUNCT, CLOSER, ENDS_STOP, BOUNDARY, NEWLINE, BLANK_LINE = 1, 2, 4, 8, 16, 32, 64, 128
 
 
 def grown(arr, size):
@@ -41,7 +41,7 @@ class WordTable:
     """
 
     def __init__(self, describe, limit: int = 200_000):
-        self.describe = describe     # orth hash -> (flags, newlines, length, lower hash, lemma hash)
+        self.describe = describe     # orth hash -> (flags, length, lower hash, lemma hash)
         self.limit = limit
         self.generation = 0
         self.clear()
@@ -52,7 +52,6 @@ class WordTable:
         self.keys = numpy.empty(0, dtype="uint64")       # sorted ORTH hashes ...
         self.key_ids = numpy.empty(0, dtype="int64")     # ... and the word id of each
         self.flags = numpy.empty(0, dtype="uint8")
-        self.newlines = numpy.empty(0, dtype="int64")
         self.length = numpy.empty(0, dtype="uint64")     # uint64 like the offsets it is added to
         self.lower = numpy.empty(0, dtype="uint64")
         self.lemma = numpy.empty(0, dtype="uint64")
@@ -77,11 +76,10 @@ class WordTable:
 
     def _add(self, new):
         first, end = self.size, self.size + len(new)
-        for name in ("flags", "newlines", "length", "lower", "lemma"):
+        for name in ("flags", "length", "lower", "lemma"):
             setattr(self, name, grown(getattr(self, name), end))
         for wid, h in enumerate(new.tolist(), first):
-            (self.flags[wid], self.newlines[wid], self.length[wid], self.lower[wid],
-             self.lemma[wid]) = self.describe(h)
+            self.flags[wid], self.length[wid], self.lower[wid], self.lemma[wid] = self.describe(h)
         at = numpy.searchsorted(self.keys, new)
         self.keys = numpy.insert(self.keys, at, new)
         self.key_ids = numpy.insert(self.key_ids, at, numpy.arange(first, end, dtype="int64"))
@@ -115,8 +113,7 @@ class TokenAttributes:
     def _describe(self, h: int) -> tuple:
         text = self.strings[h]
         low = text.lower()
-        flags, newlines = _shape(text)
-        return flags, newlines, len(text), self.strings.add(low), self.strings.add(self.lemma(low))
+        return _shape(text), len(text), self.strings.add(low), self.strings.add(self.lemma(low))
 
     def __call__(self, doc, write: bool = True):
         """write=False leaves the lemmas and sentence starts out of the doc's own attributes (only
@@ -130,19 +127,17 @@ class TokenAttributes:
         orth_idx = doc.to_array([ORTH, IDX])
         wids = words.ids(orth_idx[:, 0])
         fl = words.flags[wids]
-        nl = words.newlines[wids]
         f = fl.tolist()
         starts = [0]
         # only tokens after a line break or final punctuation can start a sentence: visit those
         for i in numpy.flatnonzero(fl & BOUNDARY).tolist():
             j = i + 1
-            breaks = int(nl[i])
-            if breaks:                                 # a line break: decide the next token
-                if j < n and (breaks >= 2 or j < 2 or not (f[j] & LOWER_START and not f[j - 2] & ENDS_STOP)):
+            if f[i] & NEWLINE:                         # a line break: decide the next token
+                if j < n and (f[i] & BLANK_LINE or j < 2 or not (f[j] & LOWER_START and not f[j - 2] & ENDS_STOP)):
                     starts.append(j)
                 continue
             # final punctuation: past closers and spaces
-            while j < n and ((f[j] & CLOSER and not f[j] & SPACE) or (f[j] & SPACE and not nl[j])):
+            while j < n and ((f[j] & CLOSER and not f[j] & SPACE) or (f[j] & SPACE and not f[j] & NEWLINE)):
                 j += 1
             if j < n and not f[j] & (SPACE | LOWER_START | FINAL_PUNCT | CLOSER):
                 starts.append(j)
@@ -157,14 +152,15 @@ class TokenAttributes:
         return doc
 
 
-def _shape(text: str) -> tuple[int, int]:
-    """What sentence splitting needs to know of one distinct token text: (flags, newlines)."""
+def _shape(text: str) -> int:
+    """What sentence splitting needs to know of one distinct token text, as bits."""
     space = not text.strip()
     final = text in FINAL
     newlines = text.count("\n") if space else 0
     flags = (SPACE * space | LOWER_START * text[:1].islower() | FINAL_PUNCT * final | CLOSER * (text in CLOSERS)
-             | ENDS_STOP * (final or text[-1:] in ".!?:") | BOUNDARY * bool(newlines or final))
-    return flags, newlines
+             | ENDS_STOP * (final or text[-1:] in ".!?:") | BOUNDARY * bool(newlines or final)
+             | NEWLINE * (newlines >= 1) | BLANK_LINE * (newlines >= 2))
+    return flags
 
 
 @Language.factory("auditor_tokens")
