@@ -271,8 +271,9 @@ class FastMatcher:
     def run(self, doc, enc, cands) -> list:
         """Matches among candidates [(token index, plan)], over enc = (encoded text, where each
         token's cell starts, where it ends (a numpy array))."""
+        if not cands and not self.floating and not self._n_fallback:
+            return []
         text, cstart, ends = enc
-        cands = cands if isinstance(cands, list) else list(cands)
         found = [(kh, i, i + 1) for i, plan in cands for kh in plan[0]]
         after = bisect.bisect_left      # tokens whose cells start before a match's end: its end token
         for i, plan in cands:
@@ -308,8 +309,11 @@ class MatcherGroup:
         self.within = within or {}
         self.vocab = vocab
         self._cache: dict = {}
-        # matchers run before those that run within their matches
-        self.order = sorted(range(len(self.names)), key=lambda k: self.names[k] in self.within)
+        # matchers that run everywhere, then those that run within their matches
+        self._main = [k for k, name in enumerate(self.names) if name not in self.within]
+        self._inner = [k for k, name in enumerate(self.names) if name in self.within]
+        self._main_index = numpy.array(self._main, dtype="int64")
+        self._main_shifts = self._main_index.astype("uint32")[:, None]
         # columns by word id of the pipeline's nlp.WordTable: cell, its length, a bit per matcher
         # that has a plan for the word, and each matcher's plan
         self._table, self._generation, self._size = None, None, 0
@@ -388,22 +392,27 @@ class MatcherGroup:
         # where each token's own cell starts (after the line break before a sentence)
         enc = ("".join(cells), (ends - cell_len[wids]).tolist(), ends)
         # every (matcher, token) with a plan, matcher by matcher, in a few array operations
-        which, at = numpy.nonzero((has[wids] >> self._shifts) & 1)
-        todo = plans[wids[at], which].tolist()
+        bits = has[wids]
+        row, at = numpy.nonzero((bits >> self._main_shifts) & 1)
+        todo = plans[wids[at], self._main_index[row]].tolist()
         at = at.tolist()
-        bounds = which.searchsorted(numpy.arange(len(self.names) + 1)).tolist()
+        bounds = row.searchsorted(numpy.arange(len(self._main) + 1)).tolist()
         out = {}
-        for k in self.order:
+        for r, k in enumerate(self._main):
+            out[self.names[k]] = self.matchers[self.names[k]].run(
+                doc, enc, list(zip(at[bounds[r]:bounds[r + 1]], todo[bounds[r]:bounds[r + 1]])))
+        for k in self._inner:
+            # only in the sentences where the other matcher matched
             name = self.names[k]
-            cands = zip(at[bounds[k]:bounds[k + 1]], todo[bounds[k]:bounds[k + 1]])
-            if name in self.within:
-                # only the sentences where the other matcher matched
-                inside = bytearray(n)
-                for _, s, _ in out[self.within[name]]:
-                    ss, se = sents[bisect.bisect_right(starts, s) - 1]
-                    inside[ss:se] = b"\x01" * (se - ss)
-                cands = [c for c in cands if inside[c[0]]]
-            out[name] = self.matchers[name].run(doc, enc, cands)
+            if not out[self.within[name]]:
+                out[name] = []
+                continue
+            inside = numpy.zeros(n, dtype=bool)
+            for _, s, _ in out[self.within[name]]:
+                ss, se = sents[bisect.bisect_right(starts, s) - 1]
+                inside[ss:se] = True
+            idx = numpy.flatnonzero(inside & ((bits >> numpy.uint32(k)) & 1).astype(bool))
+            out[name] = self.matchers[name].run(doc, enc, list(zip(idx.tolist(), plans[wids[idx], k].tolist())))
         return out
 
 
