@@ -2,8 +2,9 @@
 
 The flow inside a page:
 1. spaCy (blank English + lookup lemmas + sentence bounds) tokenises the text once;
-2. one Matcher finds every rule target, one every context trigger and terminator, one the
-   co-occurrence conditions (`with` / `without`) and one the disclosures (mitigations);
+2. one matcher (fastmatch) finds every rule target, context trigger and terminator, disclosure
+   (mitigation), voice and stance signal and lexicon term, told apart by their keys; another
+   finds the rules' co-occurrence conditions (`with` / `without`) in the sentences of targets;
 3. the ConText step decides, per target, whether a trigger in its sentence governs it (direction,
    token distance, no terminator between), or whether a warning lead-in governs its whole block;
 4. governed targets become `Suppressed` (with the cue), the rest `Finding`s; page-level findings
@@ -88,28 +89,30 @@ class Engine:
         self.nlp = build_nlp()
         self.lem = lemmatizer(self.nlp)
         vocab = self.nlp.vocab
-        self.targets = FastMatcher(vocab)
-        self.aux = FastMatcher(vocab)
-        self.cond = FastMatcher(vocab)          # rules' with/without conditions
-        self.context = FastMatcher(vocab)
-        self.mitigate = FastMatcher(vocab)
+        # one matcher for every rule, trigger, terminator, signal, disclosure and lexicon pattern
+        # (their keys tell them apart: one pass over a page's candidates serves them all), and
+        # one for the rules' with/without conditions, run only in sentences where a rule matched
+        self.main = FastMatcher(vocab)
+        self.cond = FastMatcher(vocab)
         self.rules: list[Rule] = list(ruleset.rules)
         self.mit_rules: list[Rule] = list(ruleset.mitigations)
         for i, r in enumerate(self.rules):
-            self._add(self.targets, f"R{i}", r.patterns, r.path, r.pattern_lines, greedy="LONGEST")
+            self._add(self.main, f"R{i}", r.patterns, r.path, r.pattern_lines, greedy="LONGEST")
         for i, r in enumerate(self.mit_rules):
-            self._add(self.mitigate, f"M{i}", r.patterns, r.path, r.pattern_lines, greedy="LONGEST")
+            self._add(self.main, f"M{i}", r.patterns, r.path, r.pattern_lines, greedy="LONGEST")
         self.triggers = list(ruleset.triggers)
         for i, t in enumerate(self.triggers):
-            self._add(self.context, f"T{i}", t.phrases, t.path, t.pattern_lines, greedy="LONGEST")
+            self._add(self.main, f"T{i}", t.phrases, t.path, t.pattern_lines, greedy="LONGEST")
         for j, (term, path, line) in enumerate(ruleset.terminators):
-            self._add(self.context, "TERM", [term], path, [line])
+            self._add(self.main, "TERM", [term], path, [line])
         self._compile_aux()
         self._compile_lexicons()
-        self.group = MatcherGroup({"targets": self.targets, "aux": self.aux, "cond": self.cond,
-                                   "context": self.context, "mitigate": self.mitigate,
-                                   "conditions": self.conditions}, within={"cond": "targets"},
-                                  vocab=self.nlp.vocab)
+        strings = vocab.strings
+        # which part of the analysis each key of the main matcher feeds
+        self._key_kind = {strings.add(k): _KINDS[k[0]] for k, _, _ in self.main.source}
+        targets = {h for h, kind in self._key_kind.items() if kind == "targets"}
+        self.group = MatcherGroup({"main": self.main, "cond": self.cond}, within={"cond": ("main", targets)},
+                                  vocab=vocab)
         self.sc = ruleset.scoring
         # what analyse() reads on every page, looked up once
         self._procs = [proc for _, proc in self.nlp.pipeline]
@@ -155,24 +158,23 @@ class Engine:
                 self._add(self.cond, f"X{i}", r.without, r.path, [r.line] * len(r.without))
         voice = self.rs.scoring.get("voice", {})
         for name, pats in (voice.get("patterns") or {}).items():
-            self._add(self.aux, f"V:{name}", pats, self.rs.scoring.get("__path__", ""), None)
+            self._add(self.main, f"V:{name}", pats, self.rs.scoring.get("__path__", ""), None)
         stance = self.rs.scoring.get("stance", {})
         if stance.get("patterns"):
-            self._add(self.aux, "S", stance["patterns"], self.rs.scoring.get("__path__", ""), None)
+            self._add(self.main, "S", stance["patterns"], self.rs.scoring.get("__path__", ""), None)
         page = self.rs.page_rules
         for cat, cfg in page.items():
             for key in ("risk_terms", "treat_terms", "not_offered"):
                 if cfg.get(key):
-                    self._add(self.aux, f"P:{cat}:{key}", cfg[key], cfg["__path__"], None)
+                    self._add(self.main, f"P:{cat}:{key}", cfg[key], cfg["__path__"], None)
 
     def _compile_lexicons(self):
         # the condition lexicon, as phrases of lowercase words
-        self.conditions = FastMatcher(self.nlp.vocab)
         groups = self.rs.lexicons.get("conditions")
         if isinstance(groups, dict):
             for group, terms in groups.items():
                 phrases = [[{"LOWER": t.lower_} for t in self.nlp.make_doc(term) if not t.is_space] for term in terms]
-                self.conditions.add(f"C:{group}", [p for p in phrases if p])
+                self.main.add(f"C:{group}", [p for p in phrases if p])
 
     # -- analysis ----------------------------------------------------------------------------
     def analyse(self, page: Page, doc=None, assume_voice: bool = False) -> Analysis:
@@ -192,7 +194,11 @@ class Engine:
                 starts.insert(0, 0)
         sents = list(zip(starts, starts[1:] + [n]))
         sent_of = _SentenceOf(starts)
-        matches = self.group.run(doc, sents)
+        found = self.group.run(doc, sents)
+        matches = {"targets": [], "context": [], "aux": [], "mitigate": [], "conditions": [], "cond": found["cond"]}
+        kind = self._key_kind
+        for m in found["main"]:
+            matches[kind[m[0]]].append(m)
         words = doc.user_data.get("auditor_words")         # set by the pipeline (nlp.TokenAttributes)
         if words is not None and len(words[2]) == n:
             idx = words[3]
@@ -475,6 +481,10 @@ def _quoted(text, s, e, ss, se):
         if j >= 0:
             return text[ss + i:j + 1][:120]
     return None
+
+
+# what the first letter of a main-matcher key says it is (see Engine.__init__)
+_KINDS = {"R": "targets", "T": "context", "M": "mitigate", "V": "aux", "S": "aux", "P": "aux", "C": "conditions"}
 
 
 class _SentenceOf:

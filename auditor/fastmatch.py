@@ -302,8 +302,9 @@ class MatcherGroup:
     """
 
     def __init__(self, matchers: dict, within: dict | None = None, vocab=None):
-        """within: {name: other} runs matcher `name` only in sentences where `other` matched (a
-        rule's co-occurrence conditions matter only where the rule's own pattern stands)."""
+        """within: {name: (other, keys)} runs matcher `name` only in sentences where `other`
+        matched one of `keys` (a set of key hashes; None for any): a rule's co-occurrence
+        conditions matter only where the rule's own pattern stands."""
         self.matchers = matchers
         self.names = list(matchers)
         self.within = within or {}
@@ -404,11 +405,13 @@ class MatcherGroup:
         for k in self._inner:
             # only in the sentences where the other matcher matched
             name = self.names[k]
-            if not out[self.within[name]]:
+            other, keys = self.within[name]
+            where = [s for kh, s, _ in out[other] if keys is None or kh in keys]
+            if not where:
                 out[name] = []
                 continue
             inside = numpy.zeros(n, dtype=bool)
-            for _, s, _ in out[self.within[name]]:
+            for s in where:
                 ss, se = sents[bisect.bisect_right(starts, s) - 1]
                 inside[ss:se] = True
             idx = numpy.flatnonzero(inside & ((bits >> numpy.uint32(k)) & 1).astype(bool))
