@@ -425,7 +425,6 @@ class Engine:
     def _many_conditions(self, cfg, st: _State):
         if "voice" in cfg.get("requires", []) and not st.signals["voice"]:
             return None
-        doc = st.doc
         treat = st.aux_by_key.get("P:many-conditions:treat_terms", [])
         notoff = st.aux_by_key.get("P:many-conditions:not_offered", [])
         groups: dict[str, list[str]] = {}

@@ -4,8 +4,10 @@ spaCy's Matcher evaluates every pattern's predicates at every token; with a few 
 patterns and wildcards it runs at a few thousand words a second. Here each token pattern is
 compiled to a regular expression over an encoding of the doc (one `lower␟lemma␟n␠` cell per token,
 a line break between sentences), and tried only where its anchor occurs: the least common of the
-words at a fixed offset from its start. One pass over the doc's tokens (cached per distinct word)
-finds the candidates of every matcher at once. Patterns never cross a sentence boundary.
+words at a fixed offset from its start (optional tokens before a rarer word are spelled out into
+variants, so that it can be the anchor). What each distinct word may anchor is worked out once
+(its "plan"), and a page's candidates are gathered from its word ids (see nlp.WordTable) with a
+few array operations. Patterns never cross a sentence boundary.
 
 Supported token attributes: LEMMA, LOWER, ORTH and TEXT (as LOWER when lowercase), LIKE_NUM,
 REGEX on LOWER, IN sets, and the operators ?, *, +, {n,m}. Anything else is given to spaCy's own
@@ -295,10 +297,11 @@ class FastMatcher:
 
 
 class MatcherGroup:
-    """Several FastMatchers run over one encoding of a doc, in one pass over its tokens.
+    """Several FastMatchers run over one encoding of a doc.
 
-    Each distinct token (lowercase form, lemma, number or not) is encoded and looked up in every
-    matcher's anchor tables once per process, not once per occurrence.
+    Each distinct word (lowercase form, lemma, number or not) is encoded and looked up in every
+    matcher's anchor tables once, not once per occurrence; the results are kept in columns by
+    the word ids of the pipeline's nlp.WordTable, so a page is encoded by indexing them.
     """
 
     def __init__(self, matchers: dict, within: dict | None = None, vocab=None):

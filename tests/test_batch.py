@@ -1,14 +1,11 @@
 """`auditor batch` against ~200 local fixture sites: killed part-way, resumed, nothing lost or doubled."""
 import csv
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-
-import pytest
 
 from conftest import ROOT, run_cli
 from siteserver import ManySites, SmallSite

@@ -1,5 +1,4 @@
 """The regex matcher must find what spaCy's Matcher finds, for every pattern the rules compile to."""
-from pathlib import Path
 
 import pytest
 from spacy.matcher import Matcher
