@@ -19,8 +19,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-import numpy
-from spacy.attrs import IDX, LENGTH
 from spacy.schemas import validate_token_pattern
 
 from .fastmatch import FastMatcher, MatcherGroup
@@ -111,8 +109,7 @@ class Engine:
         # which part of the analysis each key of the main matcher feeds
         self._key_kind = {strings.add(k): _KINDS[k[0]] for k, _, _ in self.main.source}
         targets = {h for h, kind in self._key_kind.items() if kind == "targets"}
-        self.group = MatcherGroup({"main": self.main, "cond": self.cond}, within={"cond": ("main", targets)},
-                                  vocab=vocab)
+        self.group = MatcherGroup({"main": self.main, "cond": self.cond}, within={"cond": ("main", targets)})
         self.sc = ruleset.scoring
         # what analyse() reads on every page, looked up once
         self._procs = [proc for _, proc in self.nlp.pipeline]
@@ -177,21 +174,16 @@ class Engine:
                 self.main.add(f"C:{group}", [p for p in phrases if p])
 
     # -- analysis ----------------------------------------------------------------------------
-    def analyse(self, page: Page, doc=None, assume_voice: bool = False) -> Analysis:
+    def analyse(self, page: Page, assume_voice: bool = False) -> Analysis:
         text = page.text
-        if doc is None:
-            # the pipeline's components in turn (Language.__call__ adds nothing here but time)
-            doc = self.nlp.tokenizer(text)
-            for proc in self._procs:
-                # the engine reads lemmas and sentences from the rows; only spaCy's own Matcher
-                # (patterns fastmatch cannot compile) needs them written into the doc
-                doc = proc(doc, write=self._fallback) if proc is self.lem else proc(doc)
+        # the pipeline's components in turn (Language.__call__ adds nothing here but time)
+        doc = self.nlp.tokenizer(text)
+        for proc in self._procs:
+            # the engine reads lemmas and sentences from user_data; only spaCy's own Matcher
+            # (patterns fastmatch cannot compile) needs them written into the doc
+            doc = proc(doc, write=self._fallback) if proc is self.lem else proc(doc)
         n = len(doc)
-        starts = doc.user_data.get("auditor_sents")     # set by the pipeline (nlp.TokenAttributes)
-        if starts is None:
-            starts = numpy.flatnonzero(doc.to_array("SENT_START") == 1).tolist() or [0]
-            if starts[0] != 0:
-                starts.insert(0, 0)
+        starts = doc.user_data["auditor_sents"]         # set by nlp.TokenAttributes
         sents = list(zip(starts, starts[1:] + [n]))
         sent_of = _SentenceOf(starts)
         found = self.group.run(doc, sents)
@@ -199,13 +191,8 @@ class Engine:
         kind = self._key_kind
         for m in found["main"]:
             matches[kind[m[0]]].append(m)
-        words = doc.user_data.get("auditor_words")         # set by the pipeline (nlp.TokenAttributes)
-        if words is not None and len(words[2]) == n:
-            idx = words[3]
-            tok_start, tok_end = idx, idx + words[0].length[words[2]]
-        else:
-            ia = doc.to_array([IDX, LENGTH])
-            tok_start, tok_end = ia[:, 0], ia[:, 0] + ia[:, 1]
+        table, _, wids, tok_start = doc.user_data["auditor_words"]
+        tok_end = tok_start + table.length[wids]
 
         # context triggers and terminators
         mods_by_sent: dict[int, list[_Mod]] = {}

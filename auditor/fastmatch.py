@@ -21,7 +21,7 @@ from collections import defaultdict
 from operator import itemgetter
 
 import numpy
-from spacy.attrs import LEMMA, LOWER
+from spacy.attrs import ORTH
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.matcher import Matcher
 
@@ -304,14 +304,13 @@ class MatcherGroup:
     the word ids of the pipeline's nlp.WordTable, so a page is encoded by indexing them.
     """
 
-    def __init__(self, matchers: dict, within: dict | None = None, vocab=None):
+    def __init__(self, matchers: dict, within: dict | None = None):
         """within: {name: (other, keys)} runs matcher `name` only in sentences where `other`
         matched one of `keys` (a set of key hashes; None for any): a rule's co-occurrence
         conditions matter only where the rule's own pattern stands."""
         self.matchers = matchers
         self.names = list(matchers)
         self.within = within or {}
-        self.vocab = vocab
         self._cache: dict = {}
         # matchers that run everywhere, then those that run within their matches
         self._main = [k for k, name in enumerate(self.names) if name not in self.within]
@@ -325,7 +324,6 @@ class MatcherGroup:
         self._cell_len = numpy.empty(0, dtype="int64")
         self._has = numpy.empty(0, dtype="uint32")
         self._plans = numpy.empty((0, len(self.names)), dtype=object)     # word id x matcher
-        self._shifts = numpy.arange(len(self.names), dtype="uint32")[:, None]
 
     def entry(self, low: int, lem: int, vocab) -> tuple:
         """(cell, then per matcher its plan for the word, or None) of one word, cached by its
@@ -361,23 +359,17 @@ class MatcherGroup:
             self._has[wid] = bits
         self._size = end
 
-    def _columns(self, doc):
-        """(word ids, cell, cell length, bits, plans) for the tokens of a doc: by the pipeline's
-        word table when the doc went through it, else word by word."""
+    def _word_ids(self, doc):
+        """The word id of each token, from the pipeline (nlp.TokenAttributes); a doc made before
+        the table was last emptied is mapped again."""
         words = doc.user_data.get("auditor_words")
-        if words is not None and words[1] == words[0].generation and len(words[2]) == len(doc):
-            self._sync(words[0], doc.vocab)
-            return words[2], self._cell, self._cell_len, self._has, self._plans
-        lemmas = doc.to_array(LEMMA).tolist()
-        entries = [self.entry(low, lemmas[i], doc.vocab) for i, low in enumerate(doc.to_array(LOWER).tolist())]
-        cell = numpy.empty(len(entries), dtype=object)
-        plans = numpy.empty((len(entries), len(self.names)), dtype=object)
-        for i, e in enumerate(entries):
-            cell[i] = e[0]
-            plans[i, :] = e[1:]
-        has = ((plans != None) << self._shifts.T).sum(axis=1).astype("uint32")    # noqa: E711 (elementwise)
-        cell_len = numpy.array([len(c) for c in cell], dtype="int64")
-        return numpy.arange(len(doc)), cell, cell_len, has, plans
+        if words is None or len(words[2]) != len(doc):
+            raise ValueError("MatcherGroup needs a doc from nlp.build_nlp()'s pipeline")
+        table, generation, wids, _ = words
+        if generation != table.generation:
+            wids = table.ids(doc.to_array(ORTH))
+        self._sync(table, doc.vocab)
+        return wids
 
     def run(self, doc, sents=None) -> dict:
         n = len(doc)
@@ -385,7 +377,8 @@ class MatcherGroup:
             return {name: [] for name in self.names}
         if sents is None:
             sents = [(s.start, s.end) for s in doc.sents]
-        wids, cell, cell_len, has, plans = self._columns(doc)
+        wids = self._word_ids(doc)
+        cell, cell_len, has, plans = self._cell, self._cell_len, self._has, self._plans
         cells = cell[wids].tolist()
         lengths = cell_len[wids]
         starts = [s for s, _ in sents]

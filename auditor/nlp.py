@@ -120,15 +120,13 @@ class TokenAttributes:
         in user_data): the engine's matcher reads the word table, spaCy's Matcher and doc.sents
         need them."""
         n = len(doc)
-        if not n:
-            return doc
         words = self.words
         # the offsets come along: one to_array is cheaper than two
         orth_idx = doc.to_array([ORTH, IDX])
         wids = words.ids(orth_idx[:, 0])
         fl = words.flags[wids]
         f = fl.tolist()
-        starts = [0]
+        starts = [0] if n else []
         # only tokens after a line break or final punctuation can start a sentence: visit those
         for i in numpy.flatnonzero(fl & BOUNDARY).tolist():
             j = i + 1

@@ -121,3 +121,4 @@ rules:
     engine._fallback = True
     found = engine.analyse(Page(url="c", text="Stem Cures for everyone."), assume_voice=True).findings
     assert "miracle.title-cures" in {f.rule for f in found}
+
