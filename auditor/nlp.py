@@ -21,6 +21,9 @@ CLOSERS = {'"', "”", "’", "'", ")", "]", "»"}
 SPACE, LOWER_START, FINAL_PUNCT, CLOSER, ENDS_STOP, BOUNDARY, NEWLINE, BLANK_LINE = 1, 2, 4, 8, 16, 32, 64, 128
 
 
+NOT_START = numpy.uint64(2 ** 64 - 1)     # SENT_START -1 as to_array and from_array carry it
+
+
 def grown(arr, size):
     """arr with room for at least `size` entries (capacity doubles, so growth is amortised)."""
     if len(arr) >= size:
@@ -141,8 +144,9 @@ class TokenAttributes:
                 starts.append(j)
         # starts ascend: a token chosen as a start is never itself a line break or punctuation
         if write:
-            arr = numpy.zeros((n, 2), dtype="uint64")
+            arr = numpy.empty((n, 2), dtype="uint64")
             arr[:, 0] = words.lemma[wids]
+            arr[:, 1] = NOT_START          # -1, not 0: spaCy reads 0 as "unknown"
             arr[starts, 1] = 1
             doc.from_array([LEMMA, SENT_START], arr)
         doc.user_data["auditor_sents"] = starts

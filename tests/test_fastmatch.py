@@ -122,3 +122,13 @@ rules:
     found = engine.analyse(Page(url="c", text="Stem Cures for everyone."), assume_voice=True).findings
     assert "miracle.title-cures" in {f.rule for f in found}
 
+
+def test_a_doc_made_before_the_word_table_was_emptied_is_mapped_again(auditor):
+    nlp = auditor.engine.nlp
+    m = FastMatcher(nlp.vocab)
+    m.add("claim", [[{"LEMMA": "guarantee"}, {"LOWER": "results"}]])
+    doc = nlp("We guarantee results.")
+    table = doc.user_data["auditor_words"][0]
+    table.clear()                          # as a long batch does past its limit
+    nlp("Other words entirely, numbered first now.")
+    assert [(nlp.vocab.strings[k], s, e) for k, s, e in m(doc)] == [("claim", 1, 3)]
