@@ -109,18 +109,27 @@ def _commonness(anchor) -> int:
                for v in anchor[1])
 
 
-def _repeats(op) -> range | None:
-    """How many times a token with this operator may occur, if bounded."""
+def _bounds(op) -> tuple[int, int | None]:
+    """(least, most) times a token with this operator occurs; most is None when unbounded."""
     if op in (None, "1"):
-        return range(1, 2)
-    if op == "?":
-        return range(0, 2)
+        return 1, 1
+    fixed = {"?": (0, 1), "*": (0, None), "+": (1, None)}
+    if op in fixed:
+        return fixed[op]
     m = re.fullmatch(r"\{(\d*)(,?)(\d*)\}", op) if isinstance(op, str) else None
-    if not m or (m.group(2) and not m.group(3)):
-        return None                                  # *, + and {m,} are unbounded
+    if not m:
+        raise Unsupported(f"OP {op!r}")
     lo = int(m.group(1) or 0)
-    hi = int(m.group(3)) if m.group(2) else lo
-    return range(lo, hi + 1)
+    return lo, (int(m.group(3)) if m.group(3) else None) if m.group(2) else lo
+
+
+def _repeats(op) -> range | None:
+    """How many times a token with this operator may occur, if bounded (and understood)."""
+    try:
+        lo, hi = _bounds(op)
+    except Unsupported:
+        return None
+    return None if hi is None else range(lo, hi + 1)
 
 
 def anchor_variants(pattern: list[dict], limit: int = 8) -> list[list[dict]]:
@@ -169,18 +178,8 @@ def compile_pattern(pattern: list[dict]) -> tuple[str, tuple, int]:
             if op in (None, "1", "+"):
                 fixed.append((anchor, i))
             closed = op not in (None, "1")
-        if op in (None, "1"):
-            parts.append(f"(?:{cell})")
-        elif op in ("?", "*", "+"):
-            parts.append(f"(?:{cell}){op}")
-        elif isinstance(op, str) and re.fullmatch(r"\{\d*,?\d*\}", op):
-            lo_hi = op[1:-1]
-            if "," in lo_hi:
-                lo, hi = lo_hi.split(",")
-                op = "{%s,%s}" % (lo or "0", hi)
-            parts.append(f"(?:{cell}){op}")
-        else:
-            raise Unsupported(f"OP {op!r}")
+        lo, hi = _bounds(op)
+        parts.append(f"(?:{cell})" if (lo, hi) == (1, 1) else f"(?:{cell}){{{lo},{'' if hi is None else hi}}}")
     usable = [(a, k) for a, k in fixed if a is not None]
     if not usable:
         return "".join(parts), None, 0
@@ -251,15 +250,11 @@ class FastMatcher:
             self.fallback.add(key, slow, greedy=greedy)
             self._n_fallback += len(slow)
 
-    def candidates(self, low: int, lem: int, num: int) -> list[int]:
-        """The patterns whose anchor a token with these attributes can be."""
-        pids = self.by_lemma.get(lem, _NONE) + self.by_lower.get(low, _NONE)
-        return pids + self.by_num if num else pids
-
     def plan(self, low: int, lem: int, num: int):
         """What to do where a word with these attributes stands, or None: (keys of the one-token
-        patterns it matches outright, (offset of the pattern's start, regex, key) to try)."""
-        pids = self.candidates(low, lem, num)
+        patterns it matches outright, (offset of the pattern's start, regex, key) to try), from
+        the patterns whose anchor it can be."""
+        pids = self.by_lemma.get(lem, _NONE) + self.by_lower.get(low, _NONE) + (self.by_num if num else _NONE)
         if not pids:
             return None
         pats = self.patterns
