@@ -125,7 +125,10 @@ def looks_like_html(text: str) -> bool:
     return head.startswith(("<!doctype html", "<html")) or ("<body" in head and "</" in head)
 
 
-def extract(doc: Document, text: str) -> Page:
+def extract(doc: Document) -> Page:
+    """The page a fetched or read document shows: its decoded text (bytes as UTF-8, with
+    replacement, when no one decoded them earlier), blocks and metadata."""
+    text = doc.text if doc.text is not None else doc.content.decode("utf-8", "replace")
     if doc.content_type == "text/html":
         page = html_to_page(text, doc.url)
     else:

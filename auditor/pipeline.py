@@ -35,8 +35,7 @@ class Auditor:
         return {"name": "auditor", "version": __version__, "rules_version": self.rules.version}
 
     def page(self, doc: Document, include_text: bool = False) -> PageResult:
-        text = doc.text if doc.text is not None else doc.content.decode("utf-8", "replace")
-        pg = extract(doc, text)
+        pg = extract(doc)
         return self._result(pg, self.engine.analyse(pg), include_text)
 
     def _result(self, pg, an, include_text: bool) -> PageResult:
@@ -50,7 +49,7 @@ class Auditor:
                    include_text: bool = False, extra: Optional[dict] = None) -> SiteReport:
         """Audit a site's pages. Blocks repeated on most of its pages (navigation, footer) are
         site-wide text: a claim in them is reported on the first page that shows it, not on every page."""
-        pages = [extract(d, d.text if d.text is not None else d.content.decode("utf-8", "replace")) for d in docs]
+        pages = [extract(d) for d in docs]
         shared = _site_wide_blocks(pages)
         results, reported = [], set()
         for pg in pages:
