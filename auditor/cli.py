@@ -221,13 +221,10 @@ def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, config_pat
 
 def _run_audit(auditor, urls, cfg, include_text, quiet):
     import asyncio
-    from datetime import datetime, timezone
-
     from .crawl import Crawler
     from .warc import WarcLog
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    warc_path = Path(cfg.output_dir) / f"auditor-{stamp}.warc.gz"
+    warc_path = Path(cfg.output_dir) / f"auditor-{_stamp()}.warc.gz"
     warc = WarcLog(warc_path, {"operator": cfg.contact, "http-header-user-agent": cfg.agent,
                                "robots": "obey" if cfg.obey_robots else "ignore"}) if cfg.warc else None
 

@@ -33,15 +33,13 @@ from protego import Protego
 
 from .config import CrawlConfig
 from .fetchutil import Decoder, TooLarge, decode_body
-from .model import Document, Error
+from .model import Document, Error, now_iso
 from .urls import normalise, priority, same_site, trap_reason
 from .warc import WarcLog
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -155,7 +153,7 @@ class Crawler:
             await asyncio.sleep(wait)
 
     async def _get(self, url: str, target: Optional[str], audited: bool) -> Fetched:
-        when = now_iso()
+        when = now_iso("milliseconds")
         req_id = None
         if self.warc:
             hdrs = dict(self.client.headers)

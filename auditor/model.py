@@ -6,6 +6,7 @@ on it without pulling in spaCy, HTTP or SQLite.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -14,6 +15,11 @@ BANDS = ("low", "moderate", "high", "severe")
 
 def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity)
+
+
+def now_iso(timespec: str = "seconds") -> str:
+    """The current UTC time as ISO 8601 with a Z, to the second (or as `timespec` says)."""
+    return datetime.now(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 @dataclass

@@ -8,20 +8,15 @@ from __future__ import annotations
 import bisect
 import copy
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Optional
 
 from . import __version__
 from .engine import Engine
 from .extract import extract
-from .model import Document, Error, PageResult, SiteReport
+from .model import Document, Error, PageResult, SiteReport, now_iso
 from .rules import RuleSet, load_rules
 from .score import band, fingerprint, score_findings
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class Auditor:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .model import SiteReport
+from .model import SiteReport, now_iso
 from .score import fingerprint
 
 MIGRATIONS: list[tuple[int, str]] = [
@@ -82,8 +81,6 @@ MIGRATIONS: list[tuple[int, str]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class Store:
