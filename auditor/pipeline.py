@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from . import __version__
-from .engine import Engine
-from .extract import extract
+from .analyse.engine import Engine
+from .acquire.extract import extract
 from .model import Document, Error, PageResult, SiteReport, now_iso
-from .rules import RuleSet, load_rules
+from .analyse.rules import RuleSet, load_rules
 from .score import band, fingerprint, score_findings
 
 

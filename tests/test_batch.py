@@ -131,7 +131,7 @@ def test_history_and_diff_after_a_site_changes(tmp_path):
 
 
 def test_store_migrates_an_older_database(tmp_path):
-    from auditor.store import MIGRATIONS, SCHEMA_VERSION, Store
+    from auditor.store.db import MIGRATIONS, SCHEMA_VERSION, Store
     path = tmp_path / "old.db"
     con = sqlite3.connect(path)
     con.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);" + MIGRATIONS[0][1] +

@@ -7,7 +7,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from auditor.config import CrawlConfig
-from auditor.crawl import Crawler
+from auditor.acquire.crawl import Crawler
 from conftest import run_cli
 from siteserver import FixtureServer, Site
 

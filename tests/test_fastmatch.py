@@ -3,7 +3,7 @@
 import pytest
 from spacy.matcher import Matcher
 
-from auditor.fastmatch import FastMatcher, anchor_variants, compile_pattern
+from auditor.analyse.fastmatch import FastMatcher, anchor_variants, compile_pattern
 from conftest import ROOT, SHARED
 
 
@@ -17,7 +17,7 @@ def _texts():
 @pytest.mark.parametrize("name", ["main", "cond"])
 def test_same_matches_as_spacy_matcher(auditor, name):
     engine = auditor.engine
-    fast = getattr(engine, name)
+    fast = getattr(engine.c, name)
     slow = Matcher(engine.nlp.vocab)
     for key, patterns, greedy in fast.source:
         slow.add(key, patterns, greedy=greedy)
@@ -67,9 +67,9 @@ def test_optional_tokens_are_spelled_out_so_a_rare_word_anchors():
 def test_engines_sharing_the_pipeline_keep_their_own_rules(auditor, tmp_path):
     """The spaCy pipeline is built once per process; its per-word hook must follow the engine."""
     import shutil
-    from auditor.engine import Engine
+    from auditor.analyse.engine import Engine
     from auditor.model import Page
-    from auditor.rules import default_rules_dir, load_rules
+    from auditor.analyse.rules import default_rules_dir, load_rules
     d = tmp_path / "rules"
     shutil.copytree(default_rules_dir(), d)
     (d / "guarantee.yml").unlink()
@@ -86,9 +86,9 @@ def test_an_engine_with_patterns_only_spacy_can_match(tmp_path):
     """A rule author may write any spaCy token pattern; those go to spaCy's Matcher, which needs
     the lemmas written into the doc."""
     import shutil
-    from auditor.engine import Engine
+    from auditor.analyse.engine import Engine
     from auditor.model import Page
-    from auditor.rules import default_rules_dir, load_rules
+    from auditor.analyse.rules import default_rules_dir, load_rules
     d = tmp_path / "rules"
     shutil.copytree(default_rules_dir(), d)
     (d / "custom.yml").write_text("""category: miracle-cure

@@ -1,7 +1,7 @@
 """The pipeline's word table: every token gets the id of its own text."""
 import numpy
 
-from auditor.nlp import WordTable
+from auditor.analyse.nlp import WordTable
 
 
 def _table(limit=100_000):

@@ -1,8 +1,8 @@
 """Every rule's inline examples, one test each (sqlfluff-style): `pytest -k guarantee` runs one category."""
 import pytest
 
-from auditor.checks import check_example, iter_examples
-from auditor.rules import CATEGORIES, load_rules
+from auditor.analyse.checks import check_example, iter_examples
+from auditor.analyse.rules import CATEGORIES, load_rules
 
 RULES = load_rules()
 CASES = [pytest.param(r, kind, text, id=f"{r.category}-{r.id}-{kind}-{i}")
@@ -30,5 +30,5 @@ def test_red_flags_catalog_categories_match_the_rules():
     if not path.exists():
         pytest.skip("SKIPPED: ../shared/red-flags.md not present")
     ids = set(re.findall(r"^\| `([a-z-]+)` \|", path.read_text(encoding="utf-8"), re.M))
-    from auditor.rules import PAGE_CATEGORIES
+    from auditor.analyse.rules import PAGE_CATEGORIES
     assert ids == set(CATEGORIES) | set(PAGE_CATEGORIES)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.rules import RuleError, default_rules_dir, load_rules
+from auditor.analyse.rules import RuleError, default_rules_dir, load_rules
 from conftest import run_cli
 
 GOOD_RULE = """\
@@ -45,7 +45,7 @@ def _rules_dir(tmp_path: Path, name: str, text: str) -> Path:
     (("rules:\n", "rules:\n  - id: a.b\n    nonsense: 1\n"), 6, "unknown key 'nonsense'"),
 ])
 def test_bad_rule_file_reports_path_and_line(tmp_path, mutation, line, message):
-    from auditor.engine import Engine
+    from auditor.analyse.engine import Engine
     text = GOOD_RULE.replace(*mutation)
     d = _rules_dir(tmp_path, "bad.yml", text)
     with pytest.raises(RuleError) as e:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from .model import SEVERITIES, Error, report_from_dict
-from .store import Store
-from .urls import normalise
+from ..model import SEVERITIES, Error, report_from_dict
+from .db import Store
+from ..acquire.urls import normalise
 
 
 @dataclass
@@ -147,8 +147,8 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
            formats=("json", "markdown", "html")) -> dict:
     """summary.csv, summary.jsonl, reports/ (one file per site and format) and index.html, from the
     store alone."""
-    from .report import FORMATTERS
-    from .report.html import render_index
+    from ..report import FORMATTERS
+    from ..report.html import render_index
 
     out_dir = Path(out_dir)
     reports_dir = out_dir / "reports"

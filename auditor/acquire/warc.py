@@ -18,8 +18,8 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from . import __version__
-from .model import Document, Error
+from .. import __version__
+from ..model import Document, Error
 
 TARGET = "WARC-Auditor-Target"
 AUDITED = "WARC-Auditor-Audited"
@@ -85,7 +85,7 @@ class WarcLog:
 
 def read_sites(path: Path) -> Iterator[tuple[str, list[Document], list[Error]]]:
     """(target, audited pages, errors) per site, in the order the sites first appear in the file."""
-    from .fetchutil import decode_body   # the same decoding the live run used
+    from .fetch import decode_body   # the same decoding the live run used
     sites: dict[str, list[Document]] = {}
     errors: list[Error] = []
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator, Union
 
 from .extract import looks_like_html
-from .model import Document, Error
+from ..model import Document, Error
 
 TEXT_SUFFIXES = {".txt": "text/plain", ".text": "text/plain", ".md": "text/plain",
                  ".html": "text/html", ".htm": "text/html", ".xhtml": "text/html"}

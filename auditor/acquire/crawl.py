@@ -31,9 +31,9 @@ from bs4 import BeautifulSoup
 from lxml import etree
 from protego import Protego
 
-from .config import CrawlConfig
-from .fetchutil import Decoder, TooLarge, decode_body
-from .model import Document, Error, now_iso
+from ..config import CrawlConfig
+from .fetch import Decoder, TooLarge, decode_body
+from ..model import Document, Error, now_iso
 from .urls import normalise, priority, same_site, trap_reason
 from .warc import WarcLog
 

@@ -6,7 +6,7 @@ is taken as met), since one sentence cannot show a page's voice.
 """
 from __future__ import annotations
 
-from .model import Page
+from ..model import Page
 
 
 def iter_examples(ruleset, category=None):

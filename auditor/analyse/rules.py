@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .model import SEVERITIES
+from ..model import SEVERITIES
 
 CATEGORIES = (
     "guarantee", "fda-misstatement", "miracle-cure", "risk-minimization", "unproven-efficacy",
@@ -162,7 +162,7 @@ class RuleSet:
 def default_rules_dir() -> Path:
     """The rule data: `rules/` beside the package in a checkout, else the copy installed with it."""
     here = Path(__file__).resolve().parent
-    repo = here.parent / "rules"
+    repo = here.parents[1] / "rules"
     if (repo / "context.yml").exists():
         return repo
     return Path(str(resources.files("auditor") / "rules_data"))
@@ -198,7 +198,7 @@ def _check_patterns(pats, path, where):
 
 def parse_rule(d, path, defaults, categories) -> Rule:
     if not isinstance(d, dict):
-        raise RuleError(path, line_of(d), "each rule must be a mapping")
+        raise RuleError(path, _line_of(d), "each rule must be a mapping")
     unknown = set(d) - RULE_KEYS
     if unknown:
         k = sorted(unknown)[0]

@@ -12,7 +12,7 @@ import re
 
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
 
-from .model import Block, Document, Page
+from ..model import Block, Document, Page
 
 SKIP = {"script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed",
         "head", "select", "option", "button", "input", "textarea", "map", "audio", "video", "picture"}

@@ -12,8 +12,8 @@ import sqlite3
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .model import SiteReport, now_iso
-from .score import fingerprint
+from ..model import SiteReport, now_iso
+from ..score import fingerprint
 
 MIGRATIONS: list[tuple[int, str]] = [
     (1, """

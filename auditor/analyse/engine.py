@@ -1,0 +1,181 @@
+"""Analyse one page's text: match the rules, weigh the context, and return plain findings.
+
+The flow inside a page:
+1. spaCy (blank English + lookup lemmas + sentence bounds) tokenises the text once;
+2. one matcher (see compiled.py) finds every rule target, context trigger and terminator,
+   disclosure (mitigation), voice and stance signal and lexicon term, told apart by their keys;
+   another finds the rules' co-occurrence conditions (`with` / `without`) in the sentences of targets;
+3. the ConText step (context.py) decides, per target, whether a trigger in its sentence governs it
+   (direction, token distance, no terminator between), or whether a warning lead-in governs its
+   whole block;
+4. governed targets become `Suppressed` (with the cue), the rest `Finding`s; page-level findings
+   (pagelevel.py) are judged last from the page as a whole.
+
+The engine knows nothing of files, HTTP or output formats.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import Cue, Finding, Mitigation, Page, Suppressed, severity_rank
+from .compiled import CompiledRules
+from .context import SUPPRESSING, PageState, SentenceOf, governing, line_blocks, modifiers, quoted, warned_blocks
+from .pagelevel import any_in, page_level
+from .rules import RuleSet
+
+
+@dataclass
+class Analysis:
+    findings: list[Finding] = field(default_factory=list)
+    suppressed: list[Suppressed] = field(default_factory=list)
+    mitigations: list[Mitigation] = field(default_factory=list)
+    signals: dict = field(default_factory=dict)
+
+
+class Engine:
+    """Compiled rules plus the shared pipeline; build once per process, call analyse() per page."""
+
+    def __init__(self, ruleset: RuleSet):
+        self.rs = ruleset
+        self.c = CompiledRules(ruleset)
+        self.nlp = self.c.nlp
+        self.rules = self.c.rules
+        # the pipeline's components, looked up once (Language.__call__ adds nothing here but time)
+        self._procs = [proc for _, proc in self.nlp.pipeline]
+        self._fallback = self.c.fallback
+
+    def analyse(self, page: Page, assume_voice: bool = False) -> Analysis:
+        st, matches = self.state(page, assume_voice)
+        out = Analysis(signals=st.signals)
+        self._judge_targets(st, matches["targets"], out)
+        out.findings = _dedupe(out.findings)
+        out.suppressed = _dedupe(out.suppressed)
+        out.mitigations = self._mitigations(st.doc, matches["mitigate"])
+        out.findings += page_level(self.rs.page_rules, self.c.key_name, st, out.findings)
+        out.findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.category))
+        return out
+
+    def state(self, page: Page, assume_voice: bool = False) -> tuple[PageState, dict]:
+        """Tokenise the page, run the matchers and gather what the judging steps need."""
+        c, text = self.c, page.text
+        doc = self.nlp.tokenizer(text)
+        for proc in self._procs:
+            # the engine reads lemmas and sentences from user_data; only spaCy's own Matcher
+            # (patterns fastmatch cannot compile) needs them written into the doc
+            doc = proc(doc, write=self._fallback) if proc is c.lem else proc(doc)
+        n = len(doc)
+        starts = doc.user_data["auditor_sents"]         # set by nlp.TokenAttributes
+        sents = list(zip(starts, starts[1:] + [n]))
+        sent_of = SentenceOf(starts)
+        found = c.group.run(doc, sents)
+        matches = {"targets": [], "context": [], "aux": [], "mitigate": [], "conditions": [], "cond": found["cond"]}
+        kind = c.key_kind
+        for m in found["main"]:
+            matches[kind[m[0]]].append(m)
+        table, _, wids, tok_start = doc.user_data["auditor_words"]
+        tok_end = tok_start + table.length[wids]
+        mods_by_sent, terms_by_sent = modifiers(matches["context"], c, sent_of, text, tok_start, tok_end)
+
+        # co-occurrence conditions and voice signals
+        aux_by_key: dict[str, list[tuple[int, int]]] = {}
+        for key, s, e in matches["aux"] + matches["cond"]:
+            aux_by_key.setdefault(c.key_name[key], []).append((s, e))
+        signals = self._signals(doc, aux_by_key)
+        if assume_voice:
+            signals["voice"] = True
+            signals["commentary"] = False
+
+        # blocks: which block each token sits in, and which blocks a warning lead-in governs
+        # a plain-text page's lines matter only to a warning lead-in; most pages have none
+        has_warning = any(m.category == "warning" for ms in mods_by_sent.values() for m in ms)
+        blocks = page.blocks or (line_blocks(text) if has_warning else [])
+        st = PageState(doc, sents, sent_of, mods_by_sent, terms_by_sent, aux_by_key, signals, blocks,
+                       [b.start for b in blocks], warned_blocks(text, blocks, mods_by_sent), text, tok_start,
+                       tok_end, conditions=matches["conditions"])
+        return st, matches
+
+    def _judge_targets(self, st: PageState, targets, out: Analysis) -> None:
+        """Each rule match becomes a Finding, or a Suppressed with the cue that governs it."""
+        c, text, signals = self.c, st.text, st.signals
+        commentary = None
+        if signals["commentary"]:
+            commentary = Cue("commentary", f"page reads as commentary about clinics ({signals['stance']} cues: "
+                             + ", ".join(signals["stance_examples"]) + ")", "none")
+        candidates = sorted(((c.key_index[key], s, e) for key, s, e in targets), key=lambda m: (m[1], -(m[2] - m[1])))
+        for ri, s, e in candidates:
+            rule = self.rules[ri]
+            si = st.sent_of[s]
+            ss, se = st.sents[si]
+            # the condition must hold outside the claim itself ("Wharton Jelly-Derived" is a name)
+            if rule.with_ and not any_in(st.aux_by_key.get(f"W{ri}"), ss, se, (s, e)):
+                continue
+            if rule.without and any_in(st.aux_by_key.get(f"X{ri}"), ss, se):
+                continue
+            if "voice" in rule.requires and not signals["voice"]:
+                continue
+            cs, ce = st.chars(s, e)
+            sc, sce = st.chars(ss, se)
+            span_text = text[cs:ce]
+            bi = st.block_of(cs)
+            region = st.blocks[bi].region if st.blocks else "main"
+            cue = governing(rule.ignore, s, e, si, st)
+            if cue is None and "warning" not in rule.ignore and bi in st.warned:
+                cue = st.warned[bi]
+            if cue is None and commentary is not None and "commentary" not in rule.ignore:
+                if rule.category in c.commentary_cats:
+                    cue = commentary
+                else:
+                    q = quoted(text, cs, ce, sc, sce)
+                    if q is not None:
+                        cue = Cue("attributed", f"quoted on a commentary page: {q}", "none")
+            sentence_text = text[sc:sce].strip()
+            if cue is not None:
+                out.suppressed.append(Suppressed(rule.id, rule.category, span_text, sentence_text,
+                                                 cs, ce, cue.category, cue))
+                continue
+            weighed = [Cue(m.category, m.text, m.direction, *m.char) for m in st.mods_by_sent.get(si, [])
+                       if m.category not in SUPPRESSING or m.category in rule.ignore]
+            out.findings.append(Finding(
+                rule=rule.id, category=rule.category, severity=rule.severity, confidence=rule.confidence,
+                text=span_text, sentence=sentence_text, start=cs, end=ce,
+                cues=weighed, region=region, note=f"pattern of {rule.id} matched"))
+
+    def _signals(self, doc, aux_by_key) -> dict:
+        c = self.c
+        counts, value = {}, 0.0
+        for name, key, weight in c.voice:
+            n = counts[name] = len(aux_by_key.get(key, ()))
+            value += n * weight
+        cues = aux_by_key.get("S", ())
+        return {"voice_counts": counts, "voice_value": value, "voice": value >= c.voice_threshold,
+                "stance": len(cues), "stance_examples": [doc[s:e].text for s, e in cues[:4]],
+                "commentary": len(cues) >= c.stance_threshold}
+
+    def _mitigations(self, doc, found) -> list[Mitigation]:
+        out, seen = [], set()
+        for key, s, e in sorted(found, key=lambda m: m[1]):
+            r = self.c.mit_rules[self.c.key_index[key]]
+            span = doc[s:e]
+            norm = (r.id, span.text.lower())
+            if norm in seen:
+                continue
+            seen.add(norm)
+            out.append(Mitigation(r.id, r.name, span.text, span.start_char, span.end_char))
+        return out
+
+
+def _dedupe(items):
+    """Overlapping matches of one category keep the most severe, then the longest."""
+    items = sorted(items, key=lambda f: (f.start, -(f.end - f.start)))
+    kept = []
+    for f in items:
+        clash = None
+        for k in kept[-8:]:
+            if k.category == f.category and f.start < k.end and k.start < f.end:
+                clash = k
+                break
+        if clash is None:
+            kept.append(f)
+        elif hasattr(f, "severity") and severity_rank(f.severity) > severity_rank(clash.severity):
+            kept[kept.index(clash)] = f
+    return kept

@@ -1,0 +1,128 @@
+"""Command line: parse options, wire the stages, map problems to messages and exit codes.
+
+The commands live in the modules beside this one (scan, crawl, store, rules); this module holds
+the group and what several commands share.
+
+Exit codes: 0 audited, nothing at or above --fail-on; 1 a finding at or above --fail-on;
+2 a usage or input error (the other inputs are still audited and reported).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .. import __version__
+
+FORMATS = ["terminal", "json", "jsonl", "markdown", "csv", "html"]
+
+
+def _size(value: str) -> int:
+    v = value.strip().upper().replace(" ", "")
+    mult = 1
+    for suffix, m in (("KB", 1024), ("MB", 1024 ** 2), ("GB", 1024 ** 3), ("K", 1024), ("M", 1024 ** 2), ("B", 1)):
+        if v.endswith(suffix):
+            v, mult = v[: -len(suffix)], m
+            break
+    try:
+        return int(float(v) * mult)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size; write e.g. 10MB or 500KB") from None
+
+
+def _load_auditor(rules_dir: Optional[str]):
+    from ..pipeline import Auditor
+    from ..analyse.rules import RuleError
+    try:
+        return Auditor(Path(rules_dir) if rules_dir else None)
+    except RuleError as e:
+        click.echo(f"auditor: bad rule file: {e}", err=True)
+        sys.exit(2)
+
+
+def _rule_info(auditor) -> dict:
+    info = {r.id: {"rationale": r.rationale, "references": r.references, "description": r.description,
+                   "name": r.name} for r in auditor.rules.rules}
+    for cat, cfg in auditor.rules.page_rules.items():
+        info[f"page.{cat}"] = {"rationale": " ".join(str(cfg["rationale"]).split()),
+                               "references": list(cfg["references"]), "description": cfg["description"]}
+    return info
+
+
+def _crawl_options(fn):
+    """Options shared by `audit` and `batch`: every config-file setting is also a flag."""
+    opts = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     help="TOML config file (default: $AUDITOR_CONFIG or ~/.config/auditor/config.toml)."),
+        click.option("--max-pages", type=int, help="Pages per site, the start page included [config: 20]."),
+        click.option("--depth", type=int, help="Link depth from the start page [config: 1]."),
+        click.option("--sitemap", is_flag=True, default=None, help="Also seed pages from /sitemap.xml."),
+        click.option("--only-url", is_flag=True, default=None, help="Audit just the given page, follow no links."),
+        click.option("--ignore-robots", is_flag=True, default=False,
+                     help="Do not obey robots.txt (loud, and recorded in the report)."),
+        click.option("--user-agent", help="User-Agent to send [config: auditor/VERSION (+contact)]."),
+        click.option("--contact", help="Contact URL named in the User-Agent."),
+        click.option("--delay", type=float, help="Seconds between requests to one host, at least [config: 1]."),
+        click.option("--jitter", type=float, help="Up to this many random seconds added to the delay [config: 0.5]."),
+        click.option("--timeout", type=float, help="Total seconds for one request [config: 30]."),
+        click.option("--max-size", "max_bytes", help="Largest body after decompression, e.g. 5MB [config: 5MB]."),
+        click.option("--retries", type=int, help="Retries on 429 and 5xx [config: 2]."),
+        click.option("--output-dir", type=click.Path(file_okay=False),
+                     help="Where the WARC archive (and batch files) go [config: auditor-output]."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _crawl_config(config_path, ignore_robots, max_bytes, **kw):
+    from ..config import ConfigError, load
+    if max_bytes is not None:
+        kw["max_bytes"] = _size(max_bytes)
+    if ignore_robots:
+        kw["obey_robots"] = False
+        click.echo("auditor: WARNING: --ignore-robots: robots.txt will NOT be obeyed; "
+                   "this is recorded in every report of this run", err=True)
+    try:
+        return load(config_path, **kw)
+    except ConfigError as e:
+        click.echo(f"auditor: bad configuration: {e}", err=True)
+        sys.exit(2)
+
+
+def _db_path(db, output_dir) -> Path:
+    return Path(db) if db else Path(output_dir or "auditor-output") / "auditor.db"
+
+
+def _stamp() -> str:
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _categories():
+    from ..analyse.rules import CATEGORIES, PAGE_CATEGORIES
+    return (*CATEGORIES, *PAGE_CATEGORIES)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="auditor")
+def main():
+    """Find documented red flags in the marketing of stem cell and regenerative-medicine clinics.
+
+    \b
+    Start with:
+      auditor scan samples/            audit local text and HTML files (or a .warc.gz)
+      auditor audit URL                crawl a site politely and audit it, keeping a WARC
+      auditor batch clinics.txt        audit a list of sites, resumably, into a SQLite store
+      auditor history URL / diff URL   past audits of a site, and what changed
+      auditor rules --check            validate rule files and run their examples
+
+    Add --help to any command for its options and exit codes.
+    """
+
+
+
+# the commands register themselves on `main`
+from . import crawl, rules, scan, store  # noqa: E402,F401

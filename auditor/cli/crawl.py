@@ -1,0 +1,233 @@
+"""`auditor audit` and `auditor batch`: crawl sites politely, keep the evidence, store the results."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..model import SEVERITIES, severity_rank
+from . import FORMATS, _categories, _crawl_config, _crawl_options, _db_path, _load_auditor, _rule_info, _stamp, main
+
+@main.command()
+@click.argument("urls", nargs=-1, required=True)
+@_crawl_options
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="terminal", show_default=True,
+              help="Output format (as for scan).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), help="Exit 1 when a finding of this severity or worse exists.")
+@click.option("--include-text", is_flag=True, help="Put each page's audited text in the report.")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
+              help="A folder of rule files to use instead of the bundled rules.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, config_path, ignore_robots, max_bytes, **kw):
+    """Crawl and audit sites: each URL's page plus up to --max-pages same-site pages.
+
+    Every request and response is kept in a WARC file under --output-dir; `auditor scan` of that
+    file re-audits the archived pages offline. Exit codes: 0 complete; 1 a finding at or above
+    --fail-on; 2 a usage or configuration error; 3 partial (a page or site could not be fetched).
+
+    \b
+    Examples:
+      auditor audit https://clinic.example/
+      auditor audit --max-pages 5 --format html -o clinic.html https://clinic.example/
+      auditor audit --only-url --format json https://clinic.example/stem-cells
+    """
+    from ..report import FORMATTERS
+    cfg = _crawl_config(config_path, ignore_robots, max_bytes, **kw)
+    auditor = _load_auditor(rules_dir)
+    reports, partial = _run_audit(auditor, list(urls), cfg, include_text, quiet)
+    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        FORMATTERS[fmt](reports, out, _rule_info(auditor))
+    finally:
+        if output:
+            out.close()
+    worst = max((severity_rank(f.severity) for r in reports for f in r.findings()), default=-1)
+    if fail_on and worst >= severity_rank(fail_on):
+        sys.exit(1)
+    if partial:
+        sys.exit(3)
+
+
+def _run_audit(auditor, urls, cfg, include_text, quiet):
+    import asyncio
+    from ..acquire.crawl import Crawler
+    from ..acquire.warc import WarcLog
+
+    warc_path = Path(cfg.output_dir) / f"auditor-{_stamp()}.warc.gz"
+    warc = WarcLog(warc_path, {"operator": cfg.contact, "http-header-user-agent": cfg.agent,
+                               "robots": "obey" if cfg.obey_robots else "ignore"}) if cfg.warc else None
+
+    def progress(res):
+        if not quiet:
+            what = res.error or f"HTTP {res.status}"
+            click.echo(f"  {res.final_url or res.url}: {what}", err=True)
+
+    async def one(crawler, sem, url):
+        async with sem:
+            if not quiet:
+                click.echo(f"auditor: auditing {url}", err=True)
+            return await crawler.crawl_site(url, progress)
+
+    async def run():
+        crawler = Crawler(cfg, warc)
+        try:
+            sem = asyncio.Semaphore(4)
+            return await asyncio.gather(*(one(crawler, sem, u) for u in urls))
+        finally:
+            await crawler.aclose()
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        if warc:
+            warc.close()
+    reports, partial = [], False
+    for url, (docs, errors, info) in zip(urls, results):
+        info = {k: v for k, v in info.items() if k != "skipped"} | {"skipped_links": len(info.get("skipped", []))}
+        extra = {"crawl": info, "robots": "obeyed" if cfg.obey_robots else "IGNORED (--ignore-robots)",
+                 "user_agent": cfg.agent}
+        if warc:
+            extra["warc"] = str(warc_path)
+        rep = auditor.audit_site(url, docs, errors, include_text=include_text, extra=extra)
+        partial = partial or bool(errors)
+        reports.append(rep)
+    if warc and not quiet:
+        click.echo(f"auditor: evidence archived in {warc_path}", err=True)
+    return reports, partial
+
+
+
+@main.command()
+@click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
+@_crawl_options
+@click.option("--db", type=click.Path(dir_okay=False), help="SQLite store [default: OUTPUT_DIR/auditor.db].")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Sites audited at once (each host still gets one request at a time).")
+@click.option("--fresh", is_flag=True, help="Start a new run instead of resuming this file's last run.")
+@click.option("--formats", default="json,markdown,html", show_default=True,
+              help="Per-site report formats written to OUTPUT_DIR/run-N/reports/.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--verbose", "-v", is_flag=True, help="A line per finished site on stderr.")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
+              help="A folder of rule files to use instead of the bundled rules.")
+def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir, config_path, ignore_robots,
+          max_bytes, **kw):
+    """Audit every site listed in INPUT_FILE, resumably, into the store.
+
+    INPUT_FILE is one URL per line (blank lines and # comments ignored) or a CSV with a `url`
+    column (other columns, such as a clinic name or state, are kept with the results). Invalid
+    lines are reported with their line number and skipped.
+
+    Each site is committed to the SQLite store as soon as it finishes; after Ctrl-C or a crash,
+    run the same command again to resume (finished sites are skipped; --fresh starts over).
+    Writes summary.csv, summary.jsonl, reports/ and index.html under OUTPUT_DIR/run-N/.
+    Exit codes: 0 every site audited; 2 usage or input error; 3 some sites failed (see summary);
+    130 interrupted (resume by running it again).
+
+    \b
+    Examples:
+      auditor batch clinics.txt
+      auditor batch --concurrency 32 --max-pages 10 --output-dir out clinics.csv
+      auditor export 3 --db out/auditor.db
+    """
+    import asyncio
+
+    from ..store.batch import BadLine, Stats, Target, count_lines, export, input_key, read_targets, run_batch
+    from ..acquire.crawl import Crawler
+    from ..store.db import Store
+    from ..acquire.warc import WarcLog
+
+    cfg = _crawl_config(config_path, ignore_robots, max_bytes, **kw)
+    fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
+    bad_fmt = [f for f in fmts if f not in ("json", "markdown", "html")]
+    if bad_fmt:
+        raise click.BadParameter(f"unknown format {bad_fmt[0]!r} (json, markdown, html)", param_hint="--formats")
+    path = Path(input_file)
+    for item in read_targets(path):
+        if isinstance(item, BadLine):
+            click.echo(f"auditor: {path}:{item.line}: {item.reason}: {item.text!r}; skipped", err=True)
+    total = count_lines(path)
+    if total == 0:
+        click.echo(f"auditor: {path}: no URLs to audit", err=True)
+        sys.exit(2)
+    auditor = _load_auditor(rules_dir)
+    store = Store(_db_path(db, cfg.output_dir))
+    options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
+    run_id, resumed = store.open_run(str(path), input_key(path), auditor.tool, options, fresh)
+    stats = Stats(total=total)
+    out_dir = Path(cfg.output_dir) / f"run-{run_id}"
+    if resumed:
+        click.echo(f"auditor: resuming run {run_id} ({len(store.done_urls(run_id))} of {total} sites done)", err=True)
+    warc = WarcLog(out_dir / f"run-{run_id}-{_stamp()}.warc.gz",
+                   {"operator": cfg.contact, "http-header-user-agent": cfg.agent}) if cfg.warc else None
+    targets = (t for t in read_targets(path) if isinstance(t, Target))
+    extra = {"robots": "obeyed" if cfg.obey_robots else "IGNORED (--ignore-robots)", "user_agent": cfg.agent,
+             "run": run_id}
+    if warc:
+        extra["warc"] = str(warc.path)
+    show = not quiet and sys.stderr.isatty()
+    progress = _BatchProgress(stats, show, verbose)
+
+    async def go():
+        crawler = Crawler(cfg, warc)
+        try:
+            await run_batch(auditor, crawler, store, run_id, targets, stats, concurrency, progress.site, extra=extra)
+        finally:
+            await crawler.aclose()
+
+    interrupted = False
+    with progress:
+        try:
+            asyncio.run(go())
+        except KeyboardInterrupt:
+            interrupted = True
+    if warc:
+        warc.close()
+    if interrupted:
+        click.echo(f"auditor: interrupted; {len(store.done_urls(run_id))} of {total} sites are saved in run "
+                   f"{run_id}. Run the same command again to resume.", err=True)
+        sys.exit(130)
+    store.finish_run(run_id)
+    info = export(store, run_id, out_dir, list(_categories()), _rule_info(auditor), fmts)
+    failed = store.db.execute("SELECT COUNT(*) FROM sites WHERE run_id=? AND status='failed'", (run_id,)).fetchone()[0]
+    click.echo(f"auditor: run {run_id}: {info['sites']} sites ({failed} failed); reports in {out_dir}", err=True)
+    store.close()
+    sys.exit(3 if failed else 0)
+
+
+
+class _BatchProgress:
+    """A live rich display on a terminal; nothing (or a line per site with --verbose) otherwise."""
+
+    def __init__(self, stats, show: bool, verbose: bool):
+        self.stats, self.show, self.verbose = stats, show, verbose
+        self._progress = None
+
+    def __enter__(self):
+        if self.show:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+            self._progress = Progress(TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                      TimeRemainingColumn(), transient=False)
+            self._progress.__enter__()
+            self._task = self._progress.add_task("sites", total=self.stats.total, detail="")
+        return self
+
+    def site(self, target, rep):
+        s = self.stats
+        if self._progress is not None:
+            elapsed = self._progress.tasks[0].elapsed or 1e-9
+            rate = (s.done + s.failed) / elapsed
+            self._progress.update(self._task, completed=s.done + s.failed + s.skipped,
+                                  detail=f"{s.failed} failed · {s.pages} pages · {rate:.1f} sites/s")
+        if self.verbose:
+            state = f"score {rep.score:g} ({rep.band})" if rep.pages else "FAILED: " + "; ".join(
+                e.reason for e in rep.errors[:2])
+            click.echo(f"  {target.url}: {state}", err=True)
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
