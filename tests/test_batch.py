@@ -122,7 +122,7 @@ def test_history_and_diff_after_a_site_changes(tmp_path):
     assert len(lines) == 3 and lines[1].split()[0] == "1" and lines[2].split()[0] == "2"
     d = run_cli("diff", url, "--db", db)
     text = d.stdout.decode()
-    assert d.returncode == 0, d.stderr.decode()
+    assert d.returncode == 1, d.stderr.decode()          # findings were added, as git diff --exit-code
     assert "+ critical fda.approved-therapy" in text
     assert "- high     guarantee.outcome" in text
     # the unchanged pages' findings are matched by rule and text, not offsets
@@ -141,7 +141,7 @@ def test_store_migrates_an_older_database(tmp_path):
     con.commit()
     con.close()
     s = Store(path)
-    assert s.version() == SCHEMA_VERSION == 2
+    assert s.version() == SCHEMA_VERSION == 5
     assert s.run(1)["input"] == "x.txt"
     cols = {r[1] for r in s.db.execute("PRAGMA table_info(sites)")}
     assert "pages_fetched" in cols

@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from ..model import SEVERITIES, severity_rank
-from . import FORMATS, _categories, _crawl_config, _crawl_options, _db_path, _load_auditor, _rule_info, _stamp, main
+from . import (FORMATS, _auditor_for, _categories, _crawl_config, _crawl_options, _db_path, _rule_info,
+               _selection_options, _stamp, main)
+
 
 @main.command()
 @click.argument("urls", nargs=-1, required=True)
@@ -20,12 +22,17 @@ from . import FORMATS, _categories, _crawl_config, _crawl_options, _db_path, _lo
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
-def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, config_path, ignore_robots, max_bytes, **kw):
+@click.option("--db", type=click.Path(dir_okay=False), help="SQLite store [default: OUTPUT_DIR/auditor.db].")
+@_selection_options
+def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, db, select_ids, ignore_ids, config_path,
+          ignore_robots, max_bytes, **kw):
     """Crawl and audit sites: each URL's page plus up to --max-pages same-site pages.
 
     Every request and response is kept in a WARC file under --output-dir; `auditor scan` of that
-    file re-audits the archived pages offline. Exit codes: 0 complete; 1 a finding at or above
-    --fail-on; 2 a usage or configuration error; 3 partial (a page or site could not be fetched).
+    file re-audits the archived pages offline. The run goes into the store (--db) as a batch's
+    does, so `history`, `diff` and `review` work after it; reviewers' decisions already in the
+    store are applied to the report. Exit codes: 0 complete; 1 a finding at or above --fail-on;
+    2 a usage or configuration error; 3 partial (a page or site could not be fetched).
 
     \b
     Examples:
@@ -35,8 +42,9 @@ def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, config_pat
     """
     from ..report import FORMATTERS
     cfg = _crawl_config(config_path, ignore_robots, max_bytes, **kw)
-    auditor = _load_auditor(rules_dir)
+    auditor = _auditor_for(rules_dir, config_path, select_ids, ignore_ids)
     reports, partial = _run_audit(auditor, list(urls), cfg, include_text, quiet)
+    reports = _store_audit(auditor, list(urls), reports, cfg, db, quiet)
     out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         FORMATTERS[fmt](reports, out, _rule_info(auditor))
@@ -98,6 +106,39 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
     return reports, partial
 
 
+def _store_audit(auditor, urls, reports, cfg, db, quiet):
+    """Write the run into the store (as batch does); return the reports with decisions applied.
+    A store that cannot be opened or written costs the history, not the report: one line, go on."""
+    import secrets
+    import sqlite3
+
+    from ..acquire.urls import normalise
+    from ..store.batch import scoring_of, write_reviewed
+    from ..store.db import Store
+    path = _db_path(db, cfg.output_dir)
+    try:
+        store = Store(path)
+    except (sqlite3.Error, RuntimeError, OSError) as e:
+        click.echo(f"auditor: the store {path} cannot be opened ({e}); this audit is not recorded", err=True)
+        return reports
+    try:
+        options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
+        run_id, _ = store.open_run("audit " + " ".join(urls), "audit:" + secrets.token_hex(8), auditor.tool,
+                                   options, fresh=True, kind="audit", scoring=scoring_of(auditor))
+        shown = []
+        for n, (url, rep) in enumerate(zip(urls, reports), 1):
+            rep.extra["run"] = run_id
+            shown.append(write_reviewed(store, auditor, run_id, n, normalise(url) or url, {}, rep))
+        store.finish_run(run_id)
+        if not quiet:
+            click.echo(f"auditor: recorded as run {run_id} in {path}", err=True)
+        return shown
+    except sqlite3.Error as e:
+        click.echo(f"auditor: the store {path} could not be written ({e}); this audit is not recorded", err=True)
+        return reports
+    finally:
+        store.close()
+
 
 @main.command()
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
@@ -112,8 +153,9 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
 @click.option("--verbose", "-v", is_flag=True, help="A line per finished site on stderr.")
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
-def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir, config_path, ignore_robots,
-          max_bytes, **kw):
+@_selection_options
+def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir, select_ids, ignore_ids,
+          config_path, ignore_robots, max_bytes, **kw):
     """Audit every site listed in INPUT_FILE, resumably, into the store.
 
     INPUT_FILE is one URL per line (blank lines and # comments ignored) or a CSV with a `url`
@@ -134,7 +176,8 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
     """
     import asyncio
 
-    from ..store.batch import BadLine, Stats, Target, count_lines, export, input_key, read_targets, run_batch
+    from ..store.batch import (BadLine, Stats, Target, count_lines, export, input_key, read_targets, run_batch,
+                               scoring_of)
     from ..acquire.crawl import Crawler
     from ..store.db import Store
     from ..acquire.warc import WarcLog
@@ -152,10 +195,11 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
     if total == 0:
         click.echo(f"auditor: {path}: no URLs to audit", err=True)
         sys.exit(2)
-    auditor = _load_auditor(rules_dir)
+    auditor = _auditor_for(rules_dir, config_path, select_ids, ignore_ids)
     store = Store(_db_path(db, cfg.output_dir))
     options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
-    run_id, resumed = store.open_run(str(path), input_key(path), auditor.tool, options, fresh)
+    run_id, resumed = store.open_run(str(path), input_key(path), auditor.tool, options, fresh,
+                                     scoring=scoring_of(auditor))
     stats = Stats(total=total)
     out_dir = Path(cfg.output_dir) / f"run-{run_id}"
     if resumed:
@@ -190,7 +234,7 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
                    f"{run_id}. Run the same command again to resume.", err=True)
         sys.exit(130)
     store.finish_run(run_id)
-    info = export(store, run_id, out_dir, list(_categories()), _rule_info(auditor), fmts)
+    info = export(store, run_id, out_dir, list(_categories()), _rule_info(auditor), fmts, scoring_of(auditor))
     failed = store.db.execute("SELECT COUNT(*) FROM sites WHERE run_id=? AND status='failed'", (run_id,)).fetchone()[0]
     click.echo(f"auditor: run {run_id}: {info['sites']} sites ({failed} failed); reports in {out_dir}", err=True)
     store.close()

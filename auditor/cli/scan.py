@@ -6,7 +6,8 @@ import sys
 import click
 
 from ..model import SEVERITIES, Error, severity_rank
-from . import FORMATS, _load_auditor, _rule_info, _size, main
+from . import FORMATS, _auditor_for, _rule_info, _selection_options, _size, main
+
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
@@ -21,7 +22,14 @@ from . import FORMATS, _load_auditor, _rule_info, _size, main
               help="Bytes that are not UTF-8: report the position and skip (strict), or decode with U+FFFD.")
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
-def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, rules_dir):
+@_selection_options
+@click.option("--baseline", type=click.Path(dir_okay=False),
+              help="An earlier JSON report: report only findings it does not have (as bandit's baseline).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML config file for [rules] select / ignore (default: $AUDITOR_CONFIG or "
+                   "~/.config/auditor/config.toml).")
+def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, rules_dir, select_ids, ignore_ids,
+         baseline, config_path):
     """Audit local files: .txt (UTF-8), .html/.htm, folders (recursively), .warc.gz, or - for stdin.
 
     \b
@@ -30,13 +38,32 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
       auditor scan --format jsonl page1.txt page2.html > reports.jsonl
       auditor scan --format markdown --output report.md clinic.html
       curl -s https://example.com | auditor scan -
+      auditor scan --select guarantee,fda-misstatement pages/
+      auditor scan --format json pages/ > before.json; auditor scan --baseline before.json pages/
     """
     from ..report import FORMATTERS
     from ..acquire.sources import ReadOptions, iter_inputs
 
     opts = ReadOptions(max_bytes=_size(max_size), encoding_errors=encoding_errors)
-    auditor = _load_auditor(rules_dir)
+    auditor = _auditor_for(rules_dir, config_path, select_ids, ignore_ids)
+    known = None
+    if baseline:
+        from ..baseline import BaselineError, load
+        try:
+            known = load(baseline)
+        except BaselineError as e:
+            click.echo(f"auditor: {e}", err=True)
+            sys.exit(2)
     state = {"errors": 0, "worst": -1}
+
+    def filtered(rep):
+        if known is not None:
+            from ..baseline import apply
+            n = apply(rep, known, auditor.rules.scoring, auditor.weights)
+            rep.extra["baseline"] = {"file": str(baseline), "known_findings_left_out": n}
+        for f in rep.findings():
+            state["worst"] = max(state["worst"], severity_rank(f.severity))
+        return rep
 
     def reports():
         for item in iter_inputs(list(paths), opts):
@@ -46,12 +73,10 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
                 yield auditor.site(item.target, [], [item])
                 continue
             if isinstance(item, tuple) and item[0] == "warc":
-                yield from _warc_reports(auditor, item[1], include_text, state)
+                yield from map(filtered, _warc_reports(auditor, item[1], include_text, state))
                 continue
             page = auditor.page(item, include_text=include_text)
-            for f in page.findings:
-                state["worst"] = max(state["worst"], severity_rank(f.severity))
-            yield auditor.site(item.target, [page])
+            yield filtered(auditor.site(item.target, [page]))
 
     out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     try:
@@ -73,7 +98,4 @@ def _warc_reports(auditor, path, include_text, state):
             state["errors"] += 1
             for e in errors:
                 click.echo(f"auditor: {e.reason}", err=True)
-        rep = auditor.audit_site(target, docs, errors, include_text=include_text, extra={"source": str(path)})
-        for f in rep.findings():
-            state["worst"] = max(state["worst"], severity_rank(f.severity))
-        yield rep
+        yield auditor.audit_site(target, docs, errors, include_text=include_text, extra={"source": str(path)})
