@@ -71,7 +71,7 @@ def export_labels(store: Store, out: Path, site: Optional[str] = None, kind: str
     out = Path(out)
     if (out / "labels.jsonl").exists() and not force:
         raise ExportError(f"{out} already holds an export (labels.jsonl); pass --force to replace it")
-    sql = ("SELECT p.id, p.url, p.text_sha256, s.url AS site, s.input_json FROM pages p JOIN sites s ON s.id=p.site_id"
+    sql = ("SELECT p.id, p.url, p.text_sha256, s.id AS site_id, s.url AS site, s.input_json FROM pages p JOIN sites s ON s.id=p.site_id"
            " WHERE s.status='done' AND EXISTS (SELECT 1 FROM findings f JOIN current_decisions d"
            " ON d.site=s.url AND d.review_key=f.review_key WHERE f.page_id=p.id)")
     args: list = []
@@ -105,9 +105,11 @@ def export_labels(store: Store, out: Path, site: Optional[str] = None, kind: str
         name = _name(pg["url"], sha)
         doc = f"texts/{name}"
         page_kind = json.loads(pg["input_json"] or "{}").get("kind") or kind
-        rows = store.db.execute(
-            'SELECT f.category, f.text, f.start, f."end", d.decision FROM findings f LEFT JOIN current_decisions d'
-            " ON d.site=? AND d.review_key=f.review_key WHERE f.page_id=? ORDER BY f.start", (pg["site"], pg["id"]))
+        rows = [dict(r) for r in store.db.execute(
+            'SELECT f.category, f.text, f.start, f."end", f.review_key, d.decision FROM findings f'
+            " LEFT JOIN current_decisions d ON d.site=? AND d.review_key=f.review_key WHERE f.page_id=?"
+            " ORDER BY f.start", (pg["site"], pg["id"]))]
+        rows += _site_wide(store, pg, text, {r["review_key"] for r in rows})
         mine, seen = [], set()
         for f in rows:
             label = {"confirmed": f["category"], "dismissed": "none"}.get(f["decision"], "ambiguous")
@@ -146,6 +148,31 @@ def export_labels(store: Store, out: Path, site: Optional[str] = None, kind: str
         for name, k, src, n in index:
             fh.write(f"{name}\t{_tsv(k)}\t{_tsv(src)}\t{n}\n")
     return counts
+
+
+def _site_wide(store: Store, pg: dict, text: str, have: set) -> list[dict]:
+    """Findings of text that stands on most of the site's pages (navigation, footer) are reported on
+    the first page only; the same block on this page carries the same claim, so it is labelled too
+    (else the judge would learn that the claim is no claim here)."""
+    from ..review import review_key
+    row = store.db.execute("SELECT report_json FROM sites WHERE id=?", (pg["site_id"],)).fetchone()
+    report = json.loads(row[0]) if row else {}
+    decisions = {r["review_key"]: r["decision"] for r in store.db.execute(
+        "SELECT review_key, decision FROM current_decisions WHERE site=?", (pg["site"],))}
+    out = []
+    for p in report.get("pages", []):
+        for f in p.get("findings", []):
+            key = review_key(f["category"], f.get("text"))
+            sentence, ev = f.get("sentence") or "", f.get("text") or ""
+            if key in have or "site-wide" not in (f.get("note") or "") or not ev or ev not in sentence:
+                continue
+            off, i = sentence.index(ev), text.find(sentence)
+            while i >= 0:
+                out.append({"category": f["category"], "text": ev, "start": i + off, "end": i + off + len(ev),
+                            "review_key": key, "decision": decisions.get(key)})
+                i = text.find(sentence, i + 1)
+            have.add(key)
+    return out
 
 
 def _tsv(v: str) -> str:
