@@ -27,13 +27,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import lxml.html
-from bs4 import BeautifulSoup
 from lxml import etree
 from protego import Protego
 
 from ..config import CrawlConfig
 from .fetch import Decoder, TooLarge, decode_body
 from ..model import Document, Error, now_iso
+from .scope import scope_reason
 from .urls import normalise, priority, same_site, trap_reason
 from .warc import WarcLog
 
@@ -284,8 +284,9 @@ class Crawler:
         site = first.final_url or start
         seen.add(site)
         if cfg.sitemap and not cfg.only_url:
-            for u in await self._sitemap_urls(site, target):
-                if u not in seen and same_site(u, site) and not trap_reason(u, cfg.max_query_params):
+            for u in await self._sitemap_urls(site, target, info):
+                if u not in seen and same_site(u, site) and not trap_reason(u, cfg.max_query_params) \
+                        and not scope_reason(u, cfg.include, cfg.exclude):
                     seen.add(u)
                     order += 1
                     queue.append((1, priority(u), order, u, ""))
@@ -309,7 +310,7 @@ class Crawler:
                         if not same_site(u, site):
                             info["skipped"].append((u, "off-site"))
                             continue
-                        why = trap_reason(u, cfg.max_query_params)
+                        why = trap_reason(u, cfg.max_query_params) or scope_reason(u, cfg.include, cfg.exclude)
                         if why:
                             info["skipped"].append((u, why))
                             continue
@@ -347,28 +348,9 @@ class Crawler:
                         status=res.status, fetched_at=res.fetched_at, sha256=hashlib.sha256(res.body).hexdigest(),
                         warc_record_id=res.record_id, redirects=[u for u, _ in res.redirects]), None
 
-    async def _sitemap_urls(self, site: str, target: str) -> list[str]:
-        out: list[str] = []
-        todo = [_origin(site) + "/sitemap.xml"]
-        for _ in range(3):                     # a sitemap index, one level down
-            if not todo:
-                break
-            url = todo.pop(0)
-            res = await self.fetch(url, target=target, audited=False)
-            if res.error or res.status != 200:
-                continue
-            soup = BeautifulSoup(res.body, "xml") if res.body else None
-            if soup is None:
-                continue
-            for loc in soup.find_all("loc"):
-                u = normalise(loc.get_text(strip=True))
-                if not u:
-                    continue
-                if soup.find("sitemapindex") is not None and u.endswith(".xml"):
-                    todo.append(u)
-                else:
-                    out.append(u)
-        return out[: self.cfg.max_pages * 5]
+    async def _sitemap_urls(self, site: str, target: str, info: Optional[dict] = None) -> list[str]:
+        from .sitemaps import sitemap_urls      # robots.txt Sitemap: lines, gzip, indexes, bounded
+        return await sitemap_urls(self, site, target, info)
 
 
 def _links(html: str, base: str) -> list[tuple[str, str]]:
