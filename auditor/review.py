@@ -42,18 +42,19 @@ def apply(report: SiteReport, site: str, decisions: dict[str, dict], scoring: di
     if not decisions:
         return report
     weights = weights or {}
-    counts = {"confirmed": 0, "dismissed": 0, "undecided": 0}
+    claims: dict[str, set] = {"confirmed": set(), "dismissed": set(), "undecided": set()}
     changed = False
     for p in report.pages:
         kept = []
         for f in p.findings:
-            d = decisions.get(review_key(f.category, f.text))
+            key = review_key(f.category, f.text)
+            d = decisions.get(key)
             if d is None:
-                counts["undecided"] += 1
+                claims["undecided"].add(key)
                 kept.append(f)
                 continue
-            f.review = {"id": finding_id(site, review_key(f.category, f.text)), **d}
-            counts[d["decision"]] += 1
+            f.review = {"id": finding_id(site, key), **d}
+            claims[d["decision"]].add(key)
             if d["decision"] == "dismissed":
                 f.points = 0.0
                 p.dismissed.append(f)
@@ -66,7 +67,8 @@ def apply(report: SiteReport, site: str, decisions: dict[str, dict], scoring: di
     if changed:
         report.score = site_score(report.pages, scoring, weights) if report.pages else report.score
         report.band = band(report.score, scoring)
-    report.extra["review"] = counts
+    # distinct claims, as history and diff count them
+    report.extra["review"] = {k: len(v) for k, v in claims.items()}
     return report
 
 
