@@ -266,3 +266,32 @@ def test_interactive_review_under_a_pseudo_terminal(reviewed, tmp_path):
     row = con.execute("SELECT evidence, decision, reason, reviewer FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
     con.close()
     assert row == ("FDA approved", "dismissed", "quotes the FDA's own list", "pty tester")
+
+
+def test_store_opens_in_datasette(reviewed, tmp_path):
+    pytest.importorskip("datasette")
+    import socket
+    import time
+    import urllib.request
+    db = tmp_path / "review.db"
+    shutil.copy(reviewed["db"], db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "datasette", "serve", "-i", str(db), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}/review/site_summary.json?_shape=array"
+        deadline, rows = time.monotonic() + 30, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    rows = json.loads(resp.read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert rows is not None, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no answer"
+        assert [(r["site"], r["dismissed"], r["guarantee"]) for r in rows] == [(reviewed["url"], 1, 1)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

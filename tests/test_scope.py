@@ -130,3 +130,15 @@ def test_sitemap_parser_refuses_entities_and_reads_text_lists():
     assert parse(b"http://a.example/x\nnot a url\nhttps://a.example/y\n", 1000) == \
         ("text", ["http://a.example/x", "https://a.example/y"])
     assert parse(b"\x1f\x8b garbage", 1000)[0] == "invalid"
+
+
+def test_urls_that_name_one_page_normalise_alike():
+    from auditor.acquire.urls import normalise
+    same = [("http://Clinic.Example/stem%7ecells", "http://clinic.example/stem~cells"),
+            ("http://clinic.example/café", "http://clinic.example/caf%C3%A9"),
+            ("http://clinic.example:80/a b?utm_source=x&b=1&a=2#top", "http://clinic.example/a%20b?a=2&b=1"),
+            ("http://bücher.example/x", "http://xn--bcher-kva.example/x")]
+    for a, b in same:
+        assert normalise(a) == normalise(b), (a, b)
+    assert normalise("http://[::1]:8080/x") == "http://[::1]:8080/x"
+    assert normalise("mailto:x@example.org") is None

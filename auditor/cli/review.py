@@ -98,7 +98,7 @@ def review(ctx, db, site, category, band, as_json, as_list):
             click.echo(f"\n{c['site']}  (audited {c['audited_at']})")
             last = c["site"]
         more = f"  (+{len(c['pages']) - 1} more page{'' if len(c['pages']) == 2 else 's'})" if len(c["pages"]) > 1 else ""
-        click.echo(f"  {c['id']}  {c['severity']:8} {c['category']:20} {_short(c['text'], 70)!r}  {c['page']}{more}")
+        click.echo(f"  {c['id']}  {c['severity']:8} {c['category']:23} {_short(c['text'], 70)!r}  {c['page']}{more}")
     if claims:
         click.echo("\nauditor review confirm|dismiss ID... --reason TEXT records a decision.")
 
