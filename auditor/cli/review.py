@@ -80,6 +80,10 @@ def review(ctx, db, site, category, band, as_json, as_list):
     if ctx.invoked_subcommand is not None:
         return
     from ..store.reviews import pending
+    from . import _categories
+    if category and category not in _categories():
+        raise click.BadParameter(f"unknown category {category!r}; categories: {', '.join(_categories())}",
+                                 param_hint="--category")
     store = _store(db)
     claims = pending(store, _site(site), category, band)
     if site and not as_json and not as_list and sys.stdin.isatty() and sys.stdout.isatty():
