@@ -64,12 +64,10 @@ def test_baseline_reports_only_new_findings(tmp_path):
     assert [f["text"] for p in rep["pages"] for f in p["findings"]] == ["FDA approved"]
     assert rep["baseline"]["known_findings_left_out"] >= 2
     assert r.returncode == 1                                       # the new finding is critical
-    same = run_cli("scan", "-f", "json", "--baseline", base, "--fail-on", "low", page)
     page.write_text("Our stem cell therapy is a revolutionary approach. Satisfaction guaranteed.\n", encoding="utf-8")
     quiet = run_cli("scan", "-f", "json", "--baseline", base, "--fail-on", "low", page)
     assert quiet.returncode == 0 and json.loads(quiet.stdout)["pages"][0]["findings"] == []
     assert json.loads(quiet.stdout)["score"] == 0
-    assert same.returncode == 1
     (tmp_path / "junk.json").write_text("{not json", encoding="utf-8")
     r = run_cli("scan", "--baseline", tmp_path / "junk.json", page)
     assert r.returncode == 2 and "not a JSON report" in r.stderr.decode()

@@ -10,11 +10,15 @@ import click
 from . import main
 
 
-def _load(rules_dir):
+def _load(rules_dir, engine: bool = False):
+    """The rule set, and (only when examples are to be run) an engine built from it: listing and
+    showing rules need no spaCy pipeline."""
     from ..analyse.rules import RuleError, load_rules
-    from ..pipeline import Auditor
     try:
         rs = load_rules(Path(rules_dir) if rules_dir else None)
+        if not engine:
+            return rs, None
+        from ..pipeline import Auditor
         return rs, Auditor(ruleset=rs)
     except RuleError as e:
         click.echo(str(e), err=True)
@@ -71,7 +75,7 @@ def rules(check, args, rules_opt, category, as_json):
     if rules_dir and not Path(rules_dir).is_dir():
         raise click.BadParameter(f"{rules_dir!r} is not a folder of rule files", param_hint="RULES_DIR")
     from ..analyse.checks import run_examples
-    rs, auditor = _load(rules_dir)
+    rs, auditor = _load(rules_dir, engine=check)
     entries = _entries(rs)
     _check_category(entries, category)
     if not check:

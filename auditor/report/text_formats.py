@@ -175,8 +175,8 @@ def to_terminal(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
                 con.print(f"{pad}[{style[f.severity]}]{f.severity:8}[/] {escape(f.rule):32} {where:>7}  "
                           f"{escape(snippet)}{mark}")
             for f in p.dismissed:
-                r = f.review or {}
-                why = f"{r.get('reviewer')}, {(r.get('decided_at') or '')[:10]}: {r.get('reason')}"
+                rv = f.review or {}
+                why = f"{rv.get('reviewer')}, {(rv.get('decided_at') or '')[:10]}: {rv.get('reason')}"
                 con.print(f"{pad}[dim]dismissed by review: {escape(f.rule)} {escape(f.text)} ({escape(why)})[/]")
             if p.suppressed:
                 con.print(f"{pad}[dim]({plural(len(p.suppressed), 'match', 'matches')} dismissed by context; "
