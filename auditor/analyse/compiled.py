@@ -15,7 +15,7 @@ from .patterns import PatternError, compile_phrase
 from .rules import Rule, RuleError, RuleSet
 
 # what the first letter of a main-matcher key says it is
-KINDS = {"R": "targets", "T": "context", "M": "mitigate", "V": "aux", "S": "aux", "P": "aux", "C": "conditions"}
+KINDS = {"K": "candidates", "R": "targets", "T": "context", "M": "mitigate", "V": "aux", "S": "aux", "P": "aux", "C": "conditions"}
 
 
 class CompiledRules:
@@ -39,6 +39,8 @@ class CompiledRules:
             self._add(self.main, f"T{i}", t.phrases, t.path, t.pattern_lines, greedy="LONGEST")
         for term, path, line in ruleset.terminators:
             self._add(self.main, "TERM", [term], path, [line])
+        for cat, cand in ruleset.candidates.items():
+            self._add(self.main, f"K:{cat}", cand.phrases, cand.path, cand.pattern_lines)
         self._compile_aux()
         self._compile_lexicons()
         strings = vocab.strings
@@ -51,6 +53,8 @@ class CompiledRules:
         # each matcher key's name, and the rule or trigger number in it ("R12" -> 12)
         self.key_name = {strings.add(k): k for m in self.group.matchers.values() for k, _, _ in m.source}
         self.key_index = {h: int(k[1:]) for h, k in self.key_name.items() if k[:1] in "RMT" and k[1:].isdigit()}
+        # candidate keys ("K:guarantee") -> their category
+        self.key_category = {h: k[2:] for h, k in self.key_name.items() if k.startswith("K:")}
         sc = ruleset.scoring
         stance = sc.get("stance", {})
         self.commentary_cats = set(stance.get("categories", []))
