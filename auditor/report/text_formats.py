@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from typing import Iterable, TextIO
 
@@ -32,6 +33,23 @@ def to_jsonl(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
         out.flush()
 
 
+# OWASP "CSV injection": a spreadsheet runs a cell that starts with one of these as a formula
+# (=HYPERLINK(...) from page text would run when a regulator opens the file)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value as a CSV cell that a spreadsheet shows as text: strings that could start a formula
+    get a leading ' (OWASP's advice); numbers and None are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_row(row: dict) -> dict:
+    return {k: csv_cell(v) for k, v in row.items()}
+
+
 CSV_FIELDS = ["target", "page", "category", "rule", "severity", "confidence", "points", "start", "end",
               "region", "text", "sentence"]
 
@@ -43,29 +61,39 @@ def to_csv(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     for r in reports:
         for p in r.pages:
             for f in p.findings:
-                w.writerow({"target": r.target, "page": p.url, "category": f.category, "rule": f.rule,
+                w.writerow(safe_row({"target": r.target, "page": p.url, "category": f.category, "rule": f.rule,
                             "severity": f.severity, "confidence": f.confidence, "points": f.points,
                             "start": f.start, "end": f.end, "region": f.region, "text": f.text,
-                            "sentence": f.sentence or ""})
+                            "sentence": f.sentence or ""}))
         out.flush()
 
 
-def _md(s: str) -> str:
-    return (s or "").replace("|", "\\|").replace("\n", " ").strip()
+# Page text is hostile: raw HTML (<img src=...> is a tracking pixel where a renderer allows HTML)
+# and link or image syntax ([x](javascript:...)) must reach the report as text. & < > become
+# entities; the characters that open links, images, code and emphasis (and | of tables) are
+# backslash-escaped, the backslash first; every line break (\r too) becomes a space, so no page
+# text can start a line of its own.
+_MD_ESCAPE = re.compile(r"([\\`*_\[\]|~])")
+
+
+def _md(s) -> str:
+    s = " ".join(str(s or "").split())
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_ESCAPE.sub(r"\\\1", s)
 
 
 @formatter("markdown")
 def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     for r in reports:
-        out.write(f"# Audit of {r.target}\n\n")
+        out.write(f"# Audit of {_md(r.target)}\n\n")
         out.write(f"**Score {r.score:g}/100, band {r.band}**: {BAND_READING[r.band]}.  \n")
         out.write(f"Audited {r.audited_at} with auditor {r.tool.get('version')} "
                   f"(rules {r.tool.get('rules_version')}).\n\n")
         for e in r.errors:
-            out.write(f"> **Error** {e.target}: {e.reason}\n\n")
+            out.write(f"> **Error** {_md(e.target)}: {_md(e.reason)}\n\n")
         for p in r.pages:
             if len(r.pages) > 1:
-                out.write(f"## Page {p.url} (score {p.score:g})\n\n")
+                out.write(f"## Page {_md(p.url)} (score {p.score:g})\n\n")
             meta = [f"{k}: `{p.meta[k]}`" for k in ("status", "fetched_at", "sha256", "warc_record_id") if p.meta.get(k)]
             if meta:
                 out.write("; ".join(meta) + "\n\n")
@@ -88,12 +116,12 @@ def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
                     if info.get("rationale"):
                         out.write(f"  - rationale: {_md(info['rationale'])}\n")
                     for ref in info.get("references", [])[:2]:
-                        out.write(f"  - reference: {ref}\n")
+                        out.write(f"  - reference: {_md(ref)}\n")
                 out.write("\n")
             if p.mitigations:
                 out.write("### Disclosures found\n\n")
                 for m in p.mitigations:
-                    out.write(f"- {m.kind}: \"{_md(m.text)}\"\n")
+                    out.write(f"- {_md(m.kind)}: \"{_md(m.text)}\"\n")
                 out.write("\n")
             if p.suppressed:
                 out.write("### Dismissed matches (context)\n\n")

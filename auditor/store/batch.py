@@ -149,6 +149,7 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
     store alone."""
     from ..report import FORMATTERS
     from ..report.html import render_index
+    from ..report.text_formats import csv_cell, safe_row
 
     out_dir = Path(out_dir)
     reports_dir = out_dir / "reports"
@@ -165,7 +166,7 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
     with open(out_dir / "summary.csv", "w", encoding="utf-8", newline="") as fc, \
             open(out_dir / "summary.jsonl", "w", encoding="utf-8") as fj:
         w = csv.DictWriter(fc, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-        w.writeheader()
+        csv.writer(fc, lineterminator="\n").writerow([csv_cell(f) for f in fields])   # input columns: the user's
         for n, row in enumerate(rows, 1):
             rep = report_from_dict(json.loads(row["report_json"]))
             slug = _slug(row["url"], n)
@@ -177,7 +178,7 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
             flat = {"line": row["line"], "url": row["url"], **row["input"], "score": row["score"],
                     "band": row["band"], **{c: row["counts"].get(c, 0) for c in categories},
                     "top_finding": row["top"], "error": row["error"], "report": report_rel}
-            w.writerow(flat)
+            w.writerow(safe_row(flat))
             fj.write(json.dumps({"line": row["line"], "url": row["url"], "input": row["input"], "score": row["score"],
                                  "band": row["band"], "counts": row["counts"], "top_finding": row["top"],
                                  "error": row["error"], "report": report_rel}, ensure_ascii=False) + "\n")
