@@ -51,7 +51,7 @@ def safe_row(row: dict) -> dict:
 
 
 CSV_FIELDS = ["target", "page", "category", "rule", "severity", "confidence", "points", "start", "end",
-              "region", "text", "sentence"]
+              "region", "text", "sentence", "error"]
 
 
 @formatter("csv")
@@ -65,6 +65,8 @@ def to_csv(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
                             "severity": f.severity, "confidence": f.confidence, "points": f.points,
                             "start": f.start, "end": f.end, "region": f.region, "text": f.text,
                             "sentence": f.sentence or ""}))
+        for e in r.errors:          # an input or page not audited keeps a row, with the reason
+            w.writerow(safe_row({"target": r.target, "page": e.target, "error": e.reason}))
         out.flush()
 
 
@@ -86,11 +88,14 @@ def _md(s) -> str:
 def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     for r in reports:
         out.write(f"# Audit of {_md(r.target)}\n\n")
-        out.write(f"**Score {r.score:g}/100, band {r.band}**: {BAND_READING[r.band]}.  \n")
+        if r.audited:
+            out.write(f"**Score {r.score:g}/100, band {r.band}**: {BAND_READING[r.band]}.  \n")
+        else:
+            out.write(f"**Not audited**: {_md(r.not_audited_reason())}.  \n")
         out.write(f"Audited {r.audited_at} with auditor {r.tool.get('version')} "
                   f"(rules {r.tool.get('rules_version')}).\n\n")
         for e in r.errors:
-            out.write(f"> **Error** {_md(e.target)}: {_md(e.reason)}\n\n")
+            out.write(f"> **Error** {_md(e.target)}: {_md(e.short_reason())}\n\n")
         for p in r.pages:
             if len(r.pages) > 1:
                 out.write(f"## Page {_md(p.url)} (score {p.score:g})\n\n")
@@ -132,21 +137,42 @@ def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
         out.flush()
 
 
+# control characters from a page (ESC sequences can retitle or rewrite a terminal) are shown as ?
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _tty(s) -> str:
+    return _CONTROL.sub("?", str(s))
+
+
 @formatter("terminal")
 def to_terminal(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
+    """A line per target (its score, or why it was not audited); under it each error and each
+    finding, under the page it is on when the target has several pages or was redirected."""
     for r in reports:
+        if not r.audited:
+            out.write(_tty(f"{r.target}: not audited: {r.not_audited_reason()}") + "\n")
+            for e in r.errors:
+                if e.target != r.target:
+                    out.write(_tty(f"  error: {e.target}: {e.short_reason()}") + "\n")
+            out.flush()
+            continue
         counts = Counter(f.category for f in r.findings())
-        out.write(f"{r.target}: score {r.score:g} ({r.band}), {sum(counts.values())} findings")
+        line = f"{r.target}: score {r.score:g} ({r.band}), {sum(counts.values())} findings"
         if counts:
-            out.write(": " + ", ".join(f"{c} {n}" for c, n in counts.most_common()))
-        out.write("\n")
+            line += ": " + ", ".join(f"{c} {n}" for c, n in counts.most_common())
+        out.write(_tty(line) + "\n")
         for e in r.errors:
-            out.write(f"  error: {e.reason}\n")
+            out.write(_tty(f"  error: {e.target}: {e.short_reason()}") + "\n")
+        named = len(r.pages) > 1 or any(p.url != r.target for p in r.pages)
         for p in r.pages:
+            if named:
+                out.write(_tty(f"  page {p.url}: score {p.score:g} ({p.band}), {len(p.findings)} findings") + "\n")
             for f in sorted(p.findings, key=lambda f: -SEVERITIES.index(f.severity)):
                 where = f"@{f.start}" if f.start is not None else "page"
                 snippet = f.text if len(f.text) <= 90 else f.text[:87] + "..."
-                out.write(f"  {f.severity:8} {f.rule:32} {where:>7}  {snippet}\n")
+                out.write(_tty(f"  {'  ' if named else ''}{f.severity:8} {f.rule:32} {where:>7}  {snippet}") + "\n")
             if p.suppressed:
-                out.write(f"  ({len(p.suppressed)} matches dismissed by context; --format markdown lists them)\n")
+                out.write(f"  {'  ' if named else ''}({len(p.suppressed)} matches dismissed by context; "
+                          f"--format markdown lists them)\n")
         out.flush()
