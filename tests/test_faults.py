@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from conftest import ROOT
 from siteserver import FixtureServer, ManySites, page

@@ -61,9 +61,6 @@ def test_batch_summary_csv_neutralises_formulas_from_the_input_list(tmp_path):
         row = next(csv.DictReader(io.StringIO(text)))
         assert row["name"] == "'" + FORMULA and row["'-cmd"] == "'\t=1+1"
         assert float(row["score"]) > 0
-    again = tmp_path / "again"
-    assert run_cli("export", "1", "--db", out / "auditor.db", "--output-dir", again, "--formats", "json").returncode == 0
-    assert (again / "summary.csv").read_text(encoding="utf-8") == text
 
 
 HOSTILE_TEXT = ('Satisfaction guaranteed <img src="http://evil.example/pixel.gif?who=regulator"> for you. '
@@ -85,10 +82,11 @@ def test_markdown_report_keeps_page_markup_as_text(tmp_path):
     html_src = tmp_path / "hostile.html"
     html_src.write_text("<html><body><p>" + HOSTILE_TEXT.replace("&", "&amp;").replace("<", "&lt;")
                         + "</p></body></html>", encoding="utf-8")
-    for f in (src, html_src):
-        r = run_cli("scan", "--format", "markdown", f)
-        assert r.returncode == 0, r.stderr.decode()
-        md = r.stdout.decode()
+    r = run_cli("scan", "--format", "markdown", src, html_src)
+    assert r.returncode == 0, r.stderr.decode()
+    both = r.stdout.decode()
+    assert both.count("# Audit of ") == 2
+    for md in ("# Audit of " + part for part in both.split("# Audit of ")[1:]):
         assert "guarantee" in md
         blocks = MarkdownIt("commonmark", {"html": True}).parse(md)
         tokens = list(_inline_tokens(blocks))

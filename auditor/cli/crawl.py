@@ -26,8 +26,10 @@ def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, config_pat
     """Crawl and audit sites: each URL's page plus up to --max-pages same-site pages.
 
     Every request and response is kept in a WARC file under --output-dir; `auditor scan` of that
-    file re-audits the archived pages offline. Exit codes: 0 complete; 1 a finding at or above
-    --fail-on; 2 a usage or configuration error; 3 partial (a page or site could not be fetched).
+    file re-audits the archived pages offline. URLs must be absolute http:// or https:// URLs
+    (read as `batch` reads its list). Exit codes: 0 complete; 1 a finding at or above --fail-on;
+    2 a usage or configuration error, or a local fault such as a full disk; 3 partial (a page or
+    site could not be fetched).
 
     \b
     Examples:
@@ -154,9 +156,11 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
 
     Each site is committed to the SQLite store as soon as it finishes; after Ctrl-C or a crash,
     run the same command again to resume (finished sites are skipped; --fresh starts over).
+    A local fault (disk full, permission denied) stops the run, leaving the sites in flight for
+    the resume. One batch at a time holds a store; a second exits 2, naming the first.
     Writes summary.csv, summary.jsonl, reports/ and index.html under OUTPUT_DIR/run-N/.
-    Exit codes: 0 every site audited; 2 usage or input error; 3 some sites failed (see summary);
-    130 interrupted (resume by running it again).
+    Exit codes: 0 every site audited; 2 usage or input error, local fault, or store in use;
+    3 some sites failed (see summary); 130 interrupted (resume by running it again).
 
     \b
     Examples:
@@ -203,8 +207,8 @@ def _batch_run(db_path, path, total, rules_dir, cfg, fmts, fresh, concurrency, q
     from ..acquire.warc import WarcLog
     from ..store.batch import Stats, Target, export, input_key, read_targets, run_batch
 
+    store = _open_store(db_path)          # a --db that is not a store fails before spaCy loads
     auditor = _load_auditor(rules_dir)
-    store = _open_store(db_path)
     options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
     run_id, resumed = store.open_run(str(path), input_key(path), auditor.tool, options, fresh)
     stats = Stats(total=total)
