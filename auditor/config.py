@@ -24,7 +24,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Optional
+from typing import Optional, get_type_hints
 
 from . import __version__
 
@@ -52,7 +52,7 @@ class CrawlConfig:
     output_dir: str = "auditor-output"
     warc: bool = True
     max_query_params: int = 4
-    allowed_types: tuple = field(default=("text/html", "application/xhtml+xml", "text/plain"))
+    allowed_types: tuple[str, ...] = field(default=("text/html", "application/xhtml+xml", "text/plain"))
 
     @property
     def agent(self) -> str:
@@ -66,6 +66,17 @@ class CrawlConfig:
 
 class ConfigError(ValueError):
     pass
+
+
+def _typed(path: Path, key: str, value):
+    """A TOML value checked against its field's type (pydantic, strict: "20" is not a number,
+    1 is a float), so a wrong type is named with its key instead of failing later."""
+    from pydantic import TypeAdapter, ValidationError
+    try:
+        return TypeAdapter(get_type_hints(CrawlConfig)[key]).validate_python(value, strict=True)
+    except ValidationError as e:
+        msg = e.errors()[0]["msg"]
+        raise ConfigError(f"{path}: {key} = {value!r}: {msg[:1].lower()}{msg[1:]}") from None
 
 
 def default_path() -> Path:
@@ -88,16 +99,15 @@ def load(path: Optional[str] = None, **overrides) -> CrawlConfig:
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: {e}") from None
         section = data.get("crawl", data)
+        if not isinstance(section, dict):
+            raise ConfigError(f"{p}: [crawl] must be a table of settings")
         known = {f.name: f for f in fields(CrawlConfig)}
         values = {}
         for k, v in section.items():
             if k not in known:
                 raise ConfigError(f"{p}: unknown setting {k!r} (known: {', '.join(sorted(known))})")
-            values[k] = tuple(v) if isinstance(v, list) else v
-        try:
-            cfg = replace(cfg, **values)
-        except TypeError as e:
-            raise ConfigError(f"{p}: {e}") from None
+            values[k] = _typed(p, k, tuple(v) if isinstance(v, list) else v)
+        cfg = replace(cfg, **values)
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     for name in ("delay", "jitter", "timeout", "connect_timeout", "read_timeout"):
         if getattr(cfg, name) < 0:

@@ -14,7 +14,7 @@ from typing import Iterable, Optional
 from . import __version__
 from .analyse.engine import Engine
 from .acquire.extract import extract
-from .model import Document, Error, PageResult, SiteReport, now_iso
+from .model import Document, Error, PageResult, SiteReport, internal_error, now_iso
 from .analyse.rules import RuleSet, load_rules
 from .score import band, fingerprint, score_findings
 
@@ -43,12 +43,23 @@ class Auditor:
     def audit_site(self, target: str, docs: list[Document], errors: Iterable[Error] = (),
                    include_text: bool = False, extra: Optional[dict] = None) -> SiteReport:
         """Audit a site's pages. Blocks repeated on most of its pages (navigation, footer) are
-        site-wide text: a claim in them is reported on the first page that shows it, not on every page."""
-        pages = [extract(d) for d in docs]
+        site-wide text: a claim in them is reported on the first page that shows it, not on every page.
+        A page that trips a bug becomes an error of the site; its other pages are still audited."""
+        errors = list(errors)
+        pages = []
+        for d in docs:
+            try:
+                pages.append(extract(d))
+            except Exception as e:
+                errors.append(internal_error(d.url, e))
         shared = _site_wide_blocks(pages)
         results, reported = [], set()
         for pg in pages:
-            an = self.engine.analyse(pg)
+            try:
+                an = self.engine.analyse(pg)
+            except Exception as e:
+                errors.append(internal_error(pg.url, e))
+                continue
             if shared:
                 starts = [b.start for b in pg.blocks]
                 kept = []
@@ -73,7 +84,8 @@ class Auditor:
 
     def site(self, target: str, pages: list[PageResult], errors: Iterable[Error] = ()) -> SiteReport:
         """A site's score is the page formula applied to its distinct claims, pooled across pages:
-        a footer repeated on forty pages is one claim."""
+        a footer repeated on forty pages is one claim. With no page audited there is no score
+        (None, and band None), so a missing or unreachable input never reads as a clean page."""
         pooled, seen = [], set()
         for p in pages:
             for f in p.findings:
@@ -82,6 +94,9 @@ class Auditor:
                     seen.add(fp)
                     pooled.append(f)
         mits = [m for p in pages for m in p.mitigations]
+        if not pages:
+            return SiteReport(target=target, audited_at=now_iso(), score=None, band=None, pages=[],
+                              errors=list(errors), tool=self.tool)
         if len(pages) == 1:
             score = pages[0].score
         else:

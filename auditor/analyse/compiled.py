@@ -11,7 +11,7 @@ from spacy.schemas import validate_token_pattern
 
 from .fastmatch import FastMatcher, MatcherGroup
 from .nlp import build_nlp, lemmatizer
-from .patterns import PatternError, compile_phrase
+from .patterns import PatternError, compile_phrase, op_problem, regex_problem
 from .rules import Rule, RuleError, RuleSet
 
 # what the first letter of a main-matcher key says it is
@@ -82,6 +82,9 @@ class CompiledRules:
             problems = validate_token_pattern(cp)   # spaCy's own schema check of a token pattern
             if problems:
                 raise RuleError(path, ln, f"bad token pattern: {problems[0]}")
+            problem = next(filter(None, (_token_problem(t) for t in cp)), None)
+            if problem:
+                raise RuleError(path, ln, problem)
             compiled.append(cp)
         matcher.add(key, compiled, greedy=greedy)
 
@@ -109,3 +112,23 @@ class CompiledRules:
             for group, terms in groups.items():
                 phrases = [[{"LOWER": t.lower_} for t in self.nlp.make_doc(term) if not t.is_space] for term in terms]
                 self.main.add(f"C:{group}", [p for p in phrases if p])
+
+
+def _token_problem(tok: dict):
+    """An operator that cannot match ({9,2}) or a REGEX that does not compile or can take
+    exponential time, anywhere in one token of a pattern; None when the token is fine."""
+    problem = op_problem(tok.get("OP"))
+    if problem:
+        return problem
+    todo = [v for k, v in tok.items() if k != "OP"]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            for k, sub in v.items():
+                if k == "REGEX":
+                    problem = regex_problem(sub)
+                    if problem:
+                        return problem
+                else:
+                    todo.append(sub)
+    return None

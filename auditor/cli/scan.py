@@ -5,8 +5,8 @@ import sys
 
 import click
 
-from ..model import SEVERITIES, Error, severity_rank
-from . import FORMATS, _load_auditor, _rule_info, _size, main
+from ..model import SEVERITIES, Error, internal_error, severity_rank
+from . import FORMATS, _load_auditor, _output_file, _rule_info, _size, _write_reports, main
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
@@ -35,30 +35,37 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
     from ..acquire.sources import ReadOptions, iter_inputs
 
     opts = ReadOptions(max_bytes=_size(max_size), encoding_errors=encoding_errors)
+    _output_file(output)
     auditor = _load_auditor(rules_dir)
     state = {"errors": 0, "worst": -1}
+
+    def failed(target, error):
+        state["errors"] += 1
+        click.echo(f"auditor: {error.reason}" if error.reason.startswith(f"{target}:")
+                   else f"auditor: {target}: {error.reason}", err=True)
+        return auditor.site(target, [], [error])
 
     def reports():
         for item in iter_inputs(list(paths), opts):
             if isinstance(item, Error):
-                state["errors"] += 1
-                click.echo(f"auditor: {item.reason}", err=True)
-                yield auditor.site(item.target, [], [item])
+                yield failed(item.target, item)
                 continue
             if isinstance(item, tuple) and item[0] == "warc":
-                yield from _warc_reports(auditor, item[1], include_text, state)
+                try:
+                    yield from _warc_reports(auditor, item[1], include_text, state)
+                except Exception as e:      # a bug met in one archive: its error report, then the next input
+                    yield failed(str(item[1]), internal_error(str(item[1]), e))
                 continue
-            page = auditor.page(item, include_text=include_text)
+            try:                            # a bug met on one input is that input's error report
+                page = auditor.page(item, include_text=include_text)
+            except Exception as e:
+                yield failed(item.target, internal_error(item.target, e))
+                continue
             for f in page.findings:
                 state["worst"] = max(state["worst"], severity_rank(f.severity))
             yield auditor.site(item.target, [page])
 
-    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
-    try:
-        FORMATTERS[fmt](reports(), out, _rule_info(auditor))
-    finally:
-        if output:
-            out.close()
+    _write_reports(FORMATTERS[fmt], reports(), output, _rule_info(auditor))
     if state["errors"]:
         sys.exit(2)
     if fail_on and state["worst"] >= severity_rank(fail_on):

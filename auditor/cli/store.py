@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import _categories, _load_auditor, _rule_info, main
+from . import _categories, _load_auditor, _open_store, _report_formats, _rule_info, _writable_dir, main
 
 @main.command(name="export")
 @click.argument("run_id", type=int)
@@ -17,16 +17,16 @@ from . import _categories, _load_auditor, _rule_info, main
 def export_cmd(run_id, db, output_dir, formats):
     """Write a run's summary.csv, summary.jsonl, reports/ and index.html again, from the store (no re-crawl)."""
     from ..store.batch import export
-    from ..store.db import Store
-    store = Store(Path(db))
+    fmts = _report_formats(formats)
+    store = _open_store(Path(db))
     if store.run(run_id) is None:
         runs = ", ".join(str(r["id"]) for r in store.runs()) or "none"
         click.echo(f"auditor: no run {run_id} in {db} (runs: {runs})", err=True)
         sys.exit(2)
     out = Path(output_dir) if output_dir else Path(db).parent / f"run-{run_id}"
+    _writable_dir(out, "--output-dir")
     auditor = _load_auditor(None)
-    info = export(store, run_id, out, list(_categories()), _rule_info(auditor),
-                  tuple(f.strip() for f in formats.split(",") if f.strip()))
+    info = export(store, run_id, out, list(_categories()), _rule_info(auditor), fmts)
     click.echo(f"auditor: run {run_id}: {info['sites']} sites written to {out}", err=True)
 
 
@@ -36,9 +36,8 @@ def export_cmd(run_id, db, output_dir, formats):
               show_default=True, help="The SQLite store.")
 def history(url, db):
     """List past audits of a site with their scores."""
-    from ..store.db import Store
     from ..acquire.urls import normalise
-    store = Store(Path(db))
+    store = _open_store(Path(db))
     rows = store.history(normalise(url) or url)
     if not rows:
         click.echo(f"auditor: no audits of {url} in {db}", err=True)
@@ -63,9 +62,8 @@ def diff(url, db, since, as_json):
     import json as _json
 
     from ..store.batch import diff as _diff
-    from ..store.db import Store
     from ..acquire.urls import normalise
-    store = Store(Path(db))
+    store = _open_store(Path(db))
     try:
         d = _diff(store, normalise(url) or url, since + "T23:59:59Z" if since and len(since) == 10 else since)
     except LookupError as e:

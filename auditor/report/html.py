@@ -93,7 +93,7 @@ def render_site(report: SiteReport, rules: dict) -> str:
     findings = list(report.findings())
     return ENV.get_template("report.html.j2").render(
         r=report, pages=pages, chart=chart(findings), n_findings=len(findings),
-        counts=Counter(f.severity for f in findings), reading=BAND_READING[report.band],
+        counts=Counter(f.severity for f in findings), reading=BAND_READING.get(report.band, "not audited"),
         severities=list(reversed(SEVERITIES)), colours=SEVERITY_COLOURS, nonce=secrets.token_hex(8))
 
 

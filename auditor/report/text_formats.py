@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from typing import Iterable, TextIO
 
@@ -32,8 +33,25 @@ def to_jsonl(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
         out.flush()
 
 
+# OWASP "CSV injection": a spreadsheet runs a cell that starts with one of these as a formula
+# (=HYPERLINK(...) from page text would run when a regulator opens the file)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value as a CSV cell that a spreadsheet shows as text: strings that could start a formula
+    get a leading ' (OWASP's advice); numbers and None are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_row(row: dict) -> dict:
+    return {k: csv_cell(v) for k, v in row.items()}
+
+
 CSV_FIELDS = ["target", "page", "category", "rule", "severity", "confidence", "points", "start", "end",
-              "region", "text", "sentence"]
+              "region", "text", "sentence", "error"]
 
 
 @formatter("csv")
@@ -43,29 +61,44 @@ def to_csv(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     for r in reports:
         for p in r.pages:
             for f in p.findings:
-                w.writerow({"target": r.target, "page": p.url, "category": f.category, "rule": f.rule,
+                w.writerow(safe_row({"target": r.target, "page": p.url, "category": f.category, "rule": f.rule,
                             "severity": f.severity, "confidence": f.confidence, "points": f.points,
                             "start": f.start, "end": f.end, "region": f.region, "text": f.text,
-                            "sentence": f.sentence or ""})
+                            "sentence": f.sentence or ""}))
+        for e in r.errors:          # an input or page not audited keeps a row, with the reason
+            w.writerow(safe_row({"target": r.target, "page": e.target, "error": e.reason}))
         out.flush()
 
 
-def _md(s: str) -> str:
-    return (s or "").replace("|", "\\|").replace("\n", " ").strip()
+# Page text is hostile: raw HTML (<img src=...> is a tracking pixel where a renderer allows HTML)
+# and link or image syntax ([x](javascript:...)) must reach the report as text. & < > become
+# entities; the characters that open links, images, code and emphasis (and | of tables) are
+# backslash-escaped, the backslash first; every line break (\r too) becomes a space, so no page
+# text can start a line of its own.
+_MD_ESCAPE = re.compile(r"([\\`*_\[\]|~])")
+
+
+def _md(s) -> str:
+    s = " ".join(str(s or "").split())
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_ESCAPE.sub(r"\\\1", s)
 
 
 @formatter("markdown")
 def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     for r in reports:
-        out.write(f"# Audit of {r.target}\n\n")
-        out.write(f"**Score {r.score:g}/100, band {r.band}**: {BAND_READING[r.band]}.  \n")
+        out.write(f"# Audit of {_md(r.target)}\n\n")
+        if r.audited:
+            out.write(f"**Score {r.score:g}/100, band {r.band}**: {BAND_READING[r.band]}.  \n")
+        else:
+            out.write(f"**Not audited**: {_md(r.not_audited_reason())}.  \n")
         out.write(f"Audited {r.audited_at} with auditor {r.tool.get('version')} "
                   f"(rules {r.tool.get('rules_version')}).\n\n")
         for e in r.errors:
-            out.write(f"> **Error** {e.target}: {e.reason}\n\n")
+            out.write(f"> **Error** {_md(e.target)}: {_md(e.short_reason())}\n\n")
         for p in r.pages:
             if len(r.pages) > 1:
-                out.write(f"## Page {p.url} (score {p.score:g})\n\n")
+                out.write(f"## Page {_md(p.url)} (score {p.score:g})\n\n")
             meta = [f"{k}: `{p.meta[k]}`" for k in ("status", "fetched_at", "sha256", "warc_record_id") if p.meta.get(k)]
             if meta:
                 out.write("; ".join(meta) + "\n\n")
@@ -88,12 +121,12 @@ def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
                     if info.get("rationale"):
                         out.write(f"  - rationale: {_md(info['rationale'])}\n")
                     for ref in info.get("references", [])[:2]:
-                        out.write(f"  - reference: {ref}\n")
+                        out.write(f"  - reference: {_md(ref)}\n")
                 out.write("\n")
             if p.mitigations:
                 out.write("### Disclosures found\n\n")
                 for m in p.mitigations:
-                    out.write(f"- {m.kind}: \"{_md(m.text)}\"\n")
+                    out.write(f"- {_md(m.kind)}: \"{_md(m.text)}\"\n")
                 out.write("\n")
             if p.suppressed:
                 out.write("### Dismissed matches (context)\n\n")
@@ -104,21 +137,42 @@ def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
         out.flush()
 
 
+# control characters from a page (ESC sequences can retitle or rewrite a terminal) are shown as ?
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _tty(s) -> str:
+    return _CONTROL.sub("?", str(s))
+
+
 @formatter("terminal")
 def to_terminal(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
+    """A line per target (its score, or why it was not audited); under it each error and each
+    finding, under the page it is on when the target has several pages or was redirected."""
     for r in reports:
+        if not r.audited:
+            out.write(_tty(f"{r.target}: not audited: {r.not_audited_reason()}") + "\n")
+            for e in r.errors:
+                if e.target != r.target:
+                    out.write(_tty(f"  error: {e.target}: {e.short_reason()}") + "\n")
+            out.flush()
+            continue
         counts = Counter(f.category for f in r.findings())
-        out.write(f"{r.target}: score {r.score:g} ({r.band}), {sum(counts.values())} findings")
+        line = f"{r.target}: score {r.score:g} ({r.band}), {sum(counts.values())} findings"
         if counts:
-            out.write(": " + ", ".join(f"{c} {n}" for c, n in counts.most_common()))
-        out.write("\n")
+            line += ": " + ", ".join(f"{c} {n}" for c, n in counts.most_common())
+        out.write(_tty(line) + "\n")
         for e in r.errors:
-            out.write(f"  error: {e.reason}\n")
+            out.write(_tty(f"  error: {e.target}: {e.short_reason()}") + "\n")
+        named = len(r.pages) > 1 or any(p.url != r.target for p in r.pages)
         for p in r.pages:
+            if named:
+                out.write(_tty(f"  page {p.url}: score {p.score:g} ({p.band}), {len(p.findings)} findings") + "\n")
             for f in sorted(p.findings, key=lambda f: -SEVERITIES.index(f.severity)):
                 where = f"@{f.start}" if f.start is not None else "page"
                 snippet = f.text if len(f.text) <= 90 else f.text[:87] + "..."
-                out.write(f"  {f.severity:8} {f.rule:32} {where:>7}  {snippet}\n")
+                out.write(_tty(f"  {'  ' if named else ''}{f.severity:8} {f.rule:32} {where:>7}  {snippet}") + "\n")
             if p.suppressed:
-                out.write(f"  ({len(p.suppressed)} matches dismissed by context; --format markdown lists them)\n")
+                out.write(f"  {'  ' if named else ''}({len(p.suppressed)} matches dismissed by context; "
+                          f"--format markdown lists them)\n")
         out.flush()
