@@ -33,7 +33,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Optional
+from typing import Optional, get_origin, get_type_hints
 
 from . import __version__
 
@@ -61,10 +61,10 @@ class CrawlConfig:
     output_dir: str = "auditor-output"
     warc: bool = True
     max_query_params: int = 4
-    include: tuple = ()               # URL regexes: follow only links matching one (wget --accept-regex)
-    exclude: tuple = ()               # URL regexes: never follow links matching one (--reject-regex)
+    include: tuple[str, ...] = ()     # URL regexes: follow only links matching one (wget --accept-regex)
+    exclude: tuple[str, ...] = ()     # URL regexes: never follow links matching one (--reject-regex)
     max_sitemaps: int = 10            # sitemap files read per site (an index counts as one)
-    allowed_types: tuple = field(default=("text/html", "application/xhtml+xml", "text/plain"))
+    allowed_types: tuple[str, ...] = field(default=("text/html", "application/xhtml+xml", "text/plain"))
 
     @property
     def agent(self) -> str:
@@ -78,6 +78,17 @@ class CrawlConfig:
 
 class ConfigError(ValueError):
     pass
+
+
+def _typed(path: Path, key: str, value):
+    """A TOML value checked against its field's type (pydantic, strict: "20" is not a number,
+    1 is a float), so a wrong type is named with its key instead of failing later."""
+    from pydantic import TypeAdapter, ValidationError
+    try:
+        return TypeAdapter(get_type_hints(CrawlConfig)[key]).validate_python(value, strict=True)
+    except ValidationError as e:
+        msg = e.errors()[0]["msg"]
+        raise ConfigError(f"{path}: {key} = {value!r}: {msg[:1].lower()}{msg[1:]}") from None
 
 
 def default_path() -> Path:
@@ -102,34 +113,45 @@ def _read(path: Optional[str]) -> tuple[Path, dict]:
         raise ConfigError(f"{p}: cannot read ({e.strerror or e})") from None
 
 
-_TYPES = {"str": (str,), "float": (int, float), "int": (int,), "bool": (bool,), "tuple": (list, tuple)}
+@dataclass(frozen=True)
+class RuleSelection:
+    """The [rules] section, as ruff's select / ignore: categories or rule ids."""
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
 
 
-def _typed(p: Path, name: str, value, declared: str):
-    ok = _TYPES.get(declared, (object,))
-    if isinstance(value, bool) and declared != "bool" or not isinstance(value, ok):
-        want = {"str": "a string", "float": "a number", "int": "a whole number", "bool": "true or false",
-                "tuple": "a list"}.get(declared, declared)
-        raise ConfigError(f"{p}: {name} must be {want}, not {value!r}")
-    if declared == "tuple" and not all(isinstance(x, str) for x in value):
-        raise ConfigError(f"{p}: {name} must be a list of strings")
-    return tuple(value) if declared == "tuple" else value
+def _typed(path: Path, model: type, key: str, value, label: str = ""):
+    """A TOML value checked against its field's type in `model` (pydantic, strict: "20" is not a
+    number, 1 is a float), so a wrong type is named with its key instead of failing later."""
+    from pydantic import TypeAdapter, ValidationError
+    declared = get_type_hints(model)[key]
+    if isinstance(value, list) and get_origin(declared) is tuple:     # TOML has arrays, the settings tuples
+        value = tuple(value)
+    try:
+        return TypeAdapter(declared).validate_python(value, strict=True)
+    except ValidationError as e:
+        msg = e.errors()[0]["msg"]
+        raise ConfigError(f"{path}: {label}{key} = {value!r}: {msg[:1].lower()}{msg[1:]}") from None
+
+
+def _section(path: Path, data: dict, name: str, model: type, label: str = "") -> dict:
+    """A table's values, each checked against `model`'s fields; an unknown key names the known ones."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table of settings")
+    known = {f.name for f in fields(model)}
+    values = {}
+    for k, v in data.items():
+        if k not in known:
+            raise ConfigError(f"{path}: unknown setting {label + k!r} (known: {', '.join(sorted(known))})")
+        values[k] = _typed(path, model, k, v, label)
+    return values
 
 
 def rule_selection(path: Optional[str] = None) -> dict:
     """The [rules] section: {"select": [...], "ignore": [...]} (lists of categories or rule ids)."""
     p, data = _read(path)
-    section = data.get("rules", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"{p}: [rules] must be a table")
-    out = {}
-    for k, v in section.items():
-        if k not in ("select", "ignore"):
-            raise ConfigError(f"{p}: unknown setting rules.{k} (known: ignore, select)")
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise ConfigError(f"{p}: rules.{k} must be a list of categories or rule ids")
-        out[k] = list(v)
-    return out
+    values = _section(p, data.get("rules", {}), "rules", RuleSelection, "rules.")
+    return {k: list(v) for k, v in values.items()}
 
 
 def load(path: Optional[str] = None, **overrides) -> CrawlConfig:
@@ -138,13 +160,7 @@ def load(path: Optional[str] = None, **overrides) -> CrawlConfig:
     p, data = _read(path)
     if data:
         section = data.get("crawl", {k: v for k, v in data.items() if k != "rules"})
-        known = {f.name: f for f in fields(CrawlConfig)}
-        values = {}
-        for k, v in section.items():
-            if k not in known or k == "allowed_types":
-                raise ConfigError(f"{p}: unknown setting {k!r} (known: "
-                                  f"{', '.join(sorted(n for n in known if n != 'allowed_types'))})")
-            values[k] = _typed(p, k, v, str(known[k].type))
+        values = _section(p, section, "crawl", CrawlConfig)
         cfg = replace(cfg, **values)
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     import re

@@ -180,6 +180,17 @@ class Error:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def short_reason(self) -> str:
+        """The reason without the target it may start with ("x.txt: no such file")."""
+        prefix = f"{self.target}: "
+        return self.reason[len(prefix):] if self.reason.startswith(prefix) else self.reason
+
+
+def internal_error(target: str, exc: BaseException) -> Error:
+    """An unexpected error met on one input, as that input's result (the run goes on)."""
+    return Error(target, f"internal error: {type(exc).__name__}: {str(exc)[:300]}",
+                 "a bug in auditor met on this input; the other inputs were audited")
+
 
 @dataclass
 class SiteReport:
@@ -187,8 +198,8 @@ class SiteReport:
 
     target: str
     audited_at: str
-    score: float
-    band: str
+    score: Optional[float]           # None when no page was audited (errors say why)
+    band: Optional[str]
     pages: list[PageResult] = field(default_factory=list)
     errors: list[Error] = field(default_factory=list)
     tool: dict = field(default_factory=dict)
@@ -197,6 +208,14 @@ class SiteReport:
     def findings(self):
         for p in self.pages:
             yield from p.findings
+
+    @property
+    def audited(self) -> bool:
+        return bool(self.pages)
+
+    def not_audited_reason(self) -> str:
+        """Why nothing was audited: the errors' distinct reasons."""
+        return "; ".join(dict.fromkeys(e.short_reason() for e in self.errors)) or "nothing to audit"
 
     def to_dict(self) -> dict:
         d = {
@@ -234,6 +253,6 @@ def report_from_dict(d: dict) -> SiteReport:
                                 breakdown=p.get("breakdown", {}), meta=meta, text=p.get("text"),
                                 dismissed=[finding(f) for f in p.get("dismissed_by_review", [])]))
     known = {"schema", "tool", "target", "audited_at", "score", "band", "pages", "errors"}
-    return SiteReport(target=d["target"], audited_at=d["audited_at"], score=d["score"], band=d["band"], pages=pages,
+    return SiteReport(target=d["target"], audited_at=d["audited_at"], score=d.get("score"), band=d.get("band"), pages=pages,
                       errors=[Error(**e) for e in d.get("errors", [])], tool=d.get("tool", {}),
                       extra={k: v for k, v in d.items() if k not in known})

@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 from . import __version__
 from .analyse.engine import Engine
 from .acquire.extract import extract
-from .model import Document, Error, PageResult, SiteReport, now_iso
+from .model import Document, Error, PageResult, SiteReport, internal_error, now_iso
 from .analyse.rules import RuleSet, load_rules
 from .score import band, score_findings, site_score
 
@@ -71,12 +71,23 @@ class Auditor:
     def audit_site(self, target: str, docs: list[Document], errors: Iterable[Error] = (),
                    include_text: bool = False, extra: Optional[dict] = None) -> SiteReport:
         """Audit a site's pages. Blocks repeated on most of its pages (navigation, footer) are
-        site-wide text: a claim in them is reported on the first page that shows it, not on every page."""
-        pages = [extract(d) for d in docs]
+        site-wide text: a claim in them is reported on the first page that shows it, not on every page.
+        A page that trips a bug becomes an error of the site; its other pages are still audited."""
+        errors = list(errors)
+        pages = []
+        for d in docs:
+            try:
+                pages.append(extract(d))
+            except Exception as e:
+                errors.append(internal_error(d.url, e))
         shared = _site_wide_blocks(pages)
         results, reported = [], set()
         for pg in pages:
-            an = self.engine.analyse(pg)
+            try:
+                an = self.engine.analyse(pg)
+            except Exception as e:
+                errors.append(internal_error(pg.url, e))
+                continue
             if shared:
                 starts = [b.start for b in pg.blocks]
                 kept = []
@@ -101,7 +112,11 @@ class Auditor:
 
     def site(self, target: str, pages: list[PageResult], errors: Iterable[Error] = ()) -> SiteReport:
         """A site's score is the page formula applied to its distinct claims, pooled across pages:
-        a footer repeated on forty pages is one claim."""
+        a footer repeated on forty pages is one claim. With no page audited there is no score
+        (None, and band None), so a missing or unreachable input never reads as a clean page."""
+        if not pages:
+            return SiteReport(target=target, audited_at=now_iso(), score=None, band=None, pages=[],
+                              errors=list(errors), tool=self.tool)
         score = site_score(pages, self.rules.scoring, self.weights)
         return SiteReport(target=target, audited_at=now_iso(), score=score, band=band(score, self.rules.scoring),
                           pages=pages, errors=list(errors), tool=self.tool)

@@ -43,6 +43,15 @@ def _rules_dir(tmp_path: Path, name: str, text: str) -> Path:
     (("category: guarantee\n", "category: guarantees\n"), 1, "unknown category"),
     (("    patterns:\n", "    patterns:\n      - [{LOWER: {BOGUS: 1}}]\n"), 9, "bad token pattern"),
     (("rules:\n", "rules:\n  - id: a.b\n    nonsense: 1\n"), 6, "unknown key 'nonsense'"),
+    (("      - guarantee result\n", "      - guarantee _{9,2} result\n"), 9, "operator {9,2}: at least 9 but at most 2"),
+    (("      - guarantee result\n", "      - guarantee result\n      - [{LEMMA: guarantee}, {OP: '{5,1}'}]\n"), 10,
+     "operator {5,1}"),
+    (("      - guarantee result\n", "      - guarantee result\n      - [{LOWER: {REGEX: '(unclosed'}}]\n"), 10,
+     "bad regular expression '(unclosed'"),
+    (("      - guarantee result\n", "      - guarantee result\n      - [{LOWER: {REGEX: '^(a+)+$'}}]\n"), 10,
+     "regular expression '^(a+)+$' repeats a group that holds a quantifier"),
+    (("      - guarantee result\n", "      - guarantee result\n      - [{TEXT: {REGEX: '(x|y*)*z'}}]\n"), 10,
+     "exponential time"),
 ])
 def test_bad_rule_file_reports_path_and_line(tmp_path, mutation, line, message):
     from auditor.analyse.engine import Engine
@@ -83,3 +92,31 @@ def test_bundled_rules_check_passes():
     listed = r.stdout.decode()
     for rid in ("guarantee.outcome", "fda.approved-trial", "page.many-conditions"):
         assert rid in listed
+
+
+def test_rules_check_refuses_a_regex_that_backtracks_exponentially(tmp_path):
+    """^(a+)+$ passed `rules --check`, then a 26-character token took seconds per page."""
+    import time
+    rule = GOOD_RULE.replace("      - guarantee result\n",
+                             "      - guarantee result\n      - [{LOWER: {REGEX: '^(a+)+$'}}]\n")
+    d = _rules_dir(tmp_path, "mine.yml", rule)
+    r = run_cli("rules", "--check", d)
+    assert r.returncode == 2, r.stdout.decode() + r.stderr.decode()
+    assert f"{d / 'mine.yml'}:10: regular expression '^(a+)+$'" in r.stderr.decode()
+    page = tmp_path / "token.txt"
+    page.write_text("a" * 25 + "b\n", encoding="utf-8")
+    t0 = time.monotonic()
+    r = run_cli("scan", "--rules", d, page)
+    assert r.returncode == 2 and time.monotonic() - t0 < 30
+    assert r.stderr.decode().count("\n") == 1 and "mine.yml:10:" in r.stderr.decode()
+    # bounded nesting and a possessive inner part are accepted (and still match)
+    from auditor.model import Document
+    from auditor.pipeline import Auditor
+    ok = GOOD_RULE.replace("      - guarantee result\n",
+                           "      - guarantee result\n      - [{LOWER: {REGEX: '^(a++)+$'}}]\n"
+                           "      - [{LOWER: {REGEX: '^(\\d{1,3}x){3}$'}}]\n")
+    mine = Auditor(_rules_dir(tmp_path / "ok", "mine.yml", ok))
+    text = "a" * 25 + "b aaaa 1x22x333x\n"
+    t0 = time.monotonic()
+    found = mine.page(Document(target="t", url="t", text=text)).findings
+    assert sorted(f.text for f in found) == ["1x22x333x", "aaaa"] and time.monotonic() - t0 < 5

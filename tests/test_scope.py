@@ -50,7 +50,7 @@ def test_bad_include_pattern_is_a_configuration_error(tmp_path):
     cfg.write_text('[crawl]\ndelay = "fast"\n', encoding="utf-8")
     r = run_cli("audit", "--config", cfg, "http://127.0.0.1:9/")
     assert r.returncode == 2
-    assert r.stderr.decode().strip().splitlines()[-1] == f"auditor: bad configuration: {cfg}: delay must be a number, not 'fast'"
+    assert r.stderr.decode().strip().splitlines()[-1] == f"auditor: bad configuration: {cfg}: delay = 'fast': input should be a valid number"
 
 
 class MapSite:

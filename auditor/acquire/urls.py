@@ -94,3 +94,48 @@ def priority(url: str, anchor_text: str = "") -> int:
     """Lower comes first: pages about treatments, conditions, FAQ, pricing, reviews before others."""
     text = f"{urlsplit(url).path} {anchor_text}"
     return 0 if PREFER.search(text) else 1
+
+
+class BadURL(ValueError):
+    """A start URL a user gave that is not one: `reason`, and `hint` (a likely fix) or None."""
+
+    def __init__(self, reason: str, hint: str | None = None):
+        super().__init__(reason + (f" (did you mean {hint}?)" if hint else ""))
+        self.reason, self.hint = reason, hint
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", re.S)
+_HOST = re.compile(r"^(?:localhost|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::\d+)?(?:[/?#].*)?$", re.S)
+_NEAR_HTTP = {"htp": "http", "htpp": "http", "htt": "http", "ttp": "http", "hxxp": "http", "http:": "http",
+              "htps": "https", "htpps": "https", "ttps": "https", "hxxps": "https", "https:": "https"}
+
+
+def start_url(raw: str) -> str:
+    """The normalised URL of a start page that a user typed (`audit URL`, a line of a `batch`
+    list): an absolute http(s) URL. Anything else raises BadURL, with a hint where the fix is
+    plain: htp://x, clinic.example, clinic.example:8080 (a scheme-less host:port reads as a URL
+    of scheme "clinic.example") all suggest http://... ."""
+    text = (raw or "").strip()
+    if not text:
+        raise BadURL("no URL")
+    if any(c.isspace() for c in text):
+        raise BadURL("not an http(s) URL")
+    m = _SCHEME.match(text)
+    if m and m.group(2).startswith("//"):
+        scheme, rest = m.group(1).lower(), m.group(2)
+        if scheme in ("http", "https"):
+            url = normalise(text)
+            if url is None:
+                raise BadURL("not an http(s) URL: no host, or a bad port")
+            return url
+        fix = _NEAR_HTTP.get(scheme)
+        raise BadURL("not an http(s) URL", _hint(f"{fix}:{rest}") if fix else None)
+    if m and m.group(1).lower() in ("http", "https"):            # http:clinic.example, https:/x
+        raise BadURL("not an http(s) URL", _hint(f"{m.group(1).lower()}://{m.group(2).lstrip('/')}"))
+    if _HOST.match(text):                                          # clinic.example[:8080][/path]
+        raise BadURL("not an http(s) URL: no scheme", _hint("http://" + text))
+    raise BadURL("not an http(s) URL")
+
+
+def _hint(candidate: str) -> str | None:
+    return normalise(candidate)

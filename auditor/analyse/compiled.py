@@ -11,11 +11,11 @@ from spacy.schemas import validate_token_pattern
 
 from .fastmatch import FastMatcher, MatcherGroup
 from .nlp import build_nlp, lemmatizer
-from .patterns import PatternError, compile_phrase
+from .patterns import PatternError, compile_phrase, op_problem, regex_problem
 from .rules import Rule, RuleError, RuleSet
 
 # what the first letter of a main-matcher key says it is
-KINDS = {"R": "targets", "T": "context", "M": "mitigate", "V": "aux", "S": "aux", "P": "aux", "C": "conditions"}
+KINDS = {"K": "candidates", "R": "targets", "T": "context", "M": "mitigate", "V": "aux", "S": "aux", "P": "aux", "C": "conditions"}
 
 
 class CompiledRules:
@@ -39,6 +39,8 @@ class CompiledRules:
             self._add(self.main, f"T{i}", t.phrases, t.path, t.pattern_lines, greedy="LONGEST")
         for term, path, line in ruleset.terminators:
             self._add(self.main, "TERM", [term], path, [line])
+        for cat, cand in ruleset.candidates.items():
+            self._add(self.main, f"K:{cat}", cand.phrases, cand.path, cand.pattern_lines)
         self._compile_aux()
         self._compile_lexicons()
         strings = vocab.strings
@@ -51,6 +53,8 @@ class CompiledRules:
         # each matcher key's name, and the rule or trigger number in it ("R12" -> 12)
         self.key_name = {strings.add(k): k for m in self.group.matchers.values() for k, _, _ in m.source}
         self.key_index = {h: int(k[1:]) for h, k in self.key_name.items() if k[:1] in "RMT" and k[1:].isdigit()}
+        # candidate keys ("K:guarantee") -> their category
+        self.key_category = {h: k[2:] for h, k in self.key_name.items() if k.startswith("K:")}
         sc = ruleset.scoring
         stance = sc.get("stance", {})
         self.commentary_cats = set(stance.get("categories", []))
@@ -78,6 +82,9 @@ class CompiledRules:
             problems = validate_token_pattern(cp)   # spaCy's own schema check of a token pattern
             if problems:
                 raise RuleError(path, ln, f"bad token pattern: {problems[0]}")
+            problem = next(filter(None, (_token_problem(t) for t in cp)), None)
+            if problem:
+                raise RuleError(path, ln, problem)
             compiled.append(cp)
         matcher.add(key, compiled, greedy=greedy)
 
@@ -105,3 +112,23 @@ class CompiledRules:
             for group, terms in groups.items():
                 phrases = [[{"LOWER": t.lower_} for t in self.nlp.make_doc(term) if not t.is_space] for term in terms]
                 self.main.add(f"C:{group}", [p for p in phrases if p])
+
+
+def _token_problem(tok: dict):
+    """An operator that cannot match ({9,2}) or a REGEX that does not compile or can take
+    exponential time, anywhere in one token of a pattern; None when the token is fine."""
+    problem = op_problem(tok.get("OP"))
+    if problem:
+        return problem
+    todo = [v for k, v in tok.items() if k != "OP"]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            for k, sub in v.items():
+                if k == "REGEX":
+                    problem = regex_problem(sub)
+                    if problem:
+                        return problem
+                else:
+                    todo.append(sub)
+    return None

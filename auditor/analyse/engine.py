@@ -16,12 +16,26 @@ The engine knows nothing of files, HTTP or output formats.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from ..model import Cue, Finding, Mitigation, Page, Suppressed, severity_rank
 from .compiled import CompiledRules
 from .context import SUPPRESSING, PageState, SentenceOf, governing, line_blocks, modifiers, quoted, warned_blocks
 from .pagelevel import any_in, page_level
-from .rules import RuleSet
+from .rules import Rule, RuleSet
+
+
+@dataclass
+class Hit:
+    """A rule's match in one sentence, and the context cue that governs it (None: asserted)."""
+
+    rule: Rule
+    s: int                  # tokens
+    e: int
+    si: int                 # sentence index
+    cs: int                 # characters
+    ce: int
+    cue: Optional[Cue] = None
 
 
 @dataclass
@@ -47,7 +61,7 @@ class Engine:
     def analyse(self, page: Page, assume_voice: bool = False) -> Analysis:
         st, matches = self.state(page, assume_voice)
         out = Analysis(signals=st.signals)
-        self._judge_targets(st, matches["targets"], out)
+        self._rule_output(st, self.rule_hits(st, matches["targets"]), out)
         out.findings = _dedupe(out.findings)
         out.suppressed = _dedupe(out.suppressed)
         out.mitigations = self._mitigations(st.doc, matches["mitigate"])
@@ -68,7 +82,8 @@ class Engine:
         sents = list(zip(starts, starts[1:] + [n]))
         sent_of = SentenceOf(starts)
         found = c.group.run(doc, sents)
-        matches = {"targets": [], "context": [], "aux": [], "mitigate": [], "conditions": [], "cond": found["cond"]}
+        matches = {"targets": [], "context": [], "aux": [], "mitigate": [], "conditions": [], "candidates": [],
+                   "cond": found["cond"]}
         kind = c.key_kind
         for m in found["main"]:
             matches[kind[m[0]]].append(m)
@@ -94,13 +109,14 @@ class Engine:
                        tok_end, conditions=matches["conditions"])
         return st, matches
 
-    def _judge_targets(self, st: PageState, targets, out: Analysis) -> None:
-        """Each rule match becomes a Finding, or a Suppressed with the cue that governs it."""
+    def rule_hits(self, st: PageState, targets) -> list[Hit]:
+        """Each rule match whose conditions hold, with the cue that governs it (None: asserted)."""
         c, text, signals = self.c, st.text, st.signals
         commentary = None
         if signals["commentary"]:
             commentary = Cue("commentary", f"page reads as commentary about clinics ({signals['stance']} cues: "
                              + ", ".join(signals["stance_examples"]) + ")", "none")
+        hits = []
         candidates = sorted(((c.key_index[key], s, e) for key, s, e in targets), key=lambda m: (m[1], -(m[2] - m[1])))
         for ri, s, e in candidates:
             rule = self.rules[ri]
@@ -114,10 +130,7 @@ class Engine:
             if "voice" in rule.requires and not signals["voice"]:
                 continue
             cs, ce = st.chars(s, e)
-            sc, sce = st.chars(ss, se)
-            span_text = text[cs:ce]
             bi = st.block_of(cs)
-            region = st.blocks[bi].region if st.blocks else "main"
             cue = governing(rule.ignore, s, e, si, st)
             if cue is None and "warning" not in rule.ignore and bi in st.warned:
                 cue = st.warned[bi]
@@ -125,19 +138,30 @@ class Engine:
                 if rule.category in c.commentary_cats:
                     cue = commentary
                 else:
-                    q = quoted(text, cs, ce, sc, sce)
+                    q = quoted(text, cs, ce, *st.chars(ss, se))
                     if q is not None:
                         cue = Cue("attributed", f"quoted on a commentary page: {q}", "none")
+            hits.append(Hit(rule, s, e, si, cs, ce, cue))
+        return hits
+
+    def _rule_output(self, st: PageState, hits: list[Hit], out: Analysis) -> None:
+        """The rules alone decide: an asserted hit is a Finding, a governed one is Suppressed."""
+        text = st.text
+        for h in hits:
+            rule = h.rule
+            sc, sce = st.chars(*st.sents[h.si])
             sentence_text = text[sc:sce].strip()
-            if cue is not None:
+            span_text = text[h.cs:h.ce]
+            if h.cue is not None:
                 out.suppressed.append(Suppressed(rule.id, rule.category, span_text, sentence_text,
-                                                 cs, ce, cue.category, cue))
+                                                 h.cs, h.ce, h.cue.category, h.cue))
                 continue
-            weighed = [Cue(m.category, m.text, m.direction, *m.char) for m in st.mods_by_sent.get(si, [])
+            region = st.blocks[st.block_of(h.cs)].region if st.blocks else "main"
+            weighed = [Cue(m.category, m.text, m.direction, *m.char) for m in st.mods_by_sent.get(h.si, [])
                        if m.category not in SUPPRESSING or m.category in rule.ignore]
             out.findings.append(Finding(
                 rule=rule.id, category=rule.category, severity=rule.severity, confidence=rule.confidence,
-                text=span_text, sentence=sentence_text, start=cs, end=ce,
+                text=span_text, sentence=sentence_text, start=h.cs, end=h.ce,
                 cues=weighed, region=region, note=f"pattern of {rule.id} matched"))
 
     def _signals(self, doc, aux_by_key) -> dict:

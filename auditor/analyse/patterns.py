@@ -16,11 +16,80 @@ from __future__ import annotations
 
 import re
 
+try:                                  # the stdlib's own regex parser (sre_parse before 3.11)
+    from re import _constants as _sre, _parser as _sre_parse
+except ImportError:                   # pragma: no cover
+    import sre_constants as _sre, sre_parse as _sre_parse
+
 _OP = re.compile(r"^(.*?)(\?|\+|\*|\{\d*,?\d*\})?$")
 
 
 class PatternError(ValueError):
     pass
+
+
+def op_problem(op) -> str | None:
+    """What is wrong with a token operator, or None ({9,2} asks for at least 9 and at most 2)."""
+    if not isinstance(op, str):
+        return None
+    m = re.fullmatch(r"\{(\d*),(\d*)\}", op)
+    if m and m.group(1) and m.group(2) and int(m.group(1)) > int(m.group(2)):
+        return f"operator {op}: at least {m.group(1)} but at most {m.group(2)}; write {{{m.group(2)},{m.group(1)}}}"
+    return None
+
+
+# A user's REGEX runs on every token of every page. One that nests a quantifier that can vary
+# inside a repeated group, such as ^(a+)+$, backtracks exponentially on a token that almost
+# matches (26 letters took 10 s), so it is refused when the rules load, with its path:line.
+_REPEATS = {_sre.MAX_REPEAT, _sre.MIN_REPEAT}
+_MAX_WAYS = 1000        # bounded nesting such as (\d{1,3}\.){3} tries at most 3**3 splits
+
+
+def regex_problem(rx) -> str | None:
+    """Why a REGEX of a token pattern is refused (it does not compile, or can take exponential
+    time), or None."""
+    if not isinstance(rx, str):
+        return f"REGEX must be a string, not {type(rx).__name__}"
+    try:
+        re.compile(rx)
+        tree = _sre_parse.parse(rx)
+    except re.error as e:
+        return f"bad regular expression {rx!r}: {e}"
+    except RecursionError:
+        return f"regular expression {rx!r} is nested too deeply"
+    if _nested_repeat(tree, 1):
+        return (f"regular expression {rx!r} repeats a group that holds a quantifier, "
+                f"which can take exponential time on a token that almost matches; rewrite it without "
+                f"the nesting (^a+$), or make the inner part possessive (a++)")
+    return None
+
+
+def _nested_repeat(tree, outer: int) -> bool:
+    """Whether a quantifier whose count can vary stands inside a group repeated `outer` times (the
+    product of the enclosing maxima; MAXREPEAT when unbounded) with too many ways to split a text."""
+    for op, av in tree:
+        if op in _REPEATS:
+            lo, hi, sub = av
+            if outer > 1 and lo != hi:
+                if outer >= _sre.MAXREPEAT or hi >= _sre.MAXREPEAT or (hi - lo + 1) ** min(outer, 64) > _MAX_WAYS:
+                    return True
+            if _nested_repeat(sub, min(_sre.MAXREPEAT, outer * max(hi, 1))):
+                return True
+        elif op == _sre.SUBPATTERN and _nested_repeat(av[3], outer):
+            return True
+        elif op == _sre.BRANCH and any(_nested_repeat(alt, outer) for alt in av[1]):
+            return True
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT) and _nested_repeat(av[1], outer):
+            return True
+        elif op == _sre.GROUPREF_EXISTS and any(_nested_repeat(b, outer) for b in av[1:] if b):
+            return True
+        # a possessive repeat or an atomic group never gives back what it matched, so it does not
+        # multiply what is inside it; inside, the same nesting is still exponential
+        elif op == _sre.POSSESSIVE_REPEAT and _nested_repeat(av[2], 1):
+            return True
+        elif op == _sre.ATOMIC_GROUP and _nested_repeat(av, 1):
+            return True
+    return False
 
 
 def compile_phrase(phrase: str, tokenize, lemma, lexicons: dict) -> list[dict]:
@@ -86,6 +155,9 @@ def compile_phrase(phrase: str, tokenize, lemma, lexicons: dict) -> list[dict]:
             if lowers:
                 tok["LOWER"] = lowers[0] if len(lowers) == 1 else {"IN": sorted(set(lowers))}
         if op:
+            problem = op_problem(op)
+            if problem:
+                raise PatternError(f"slot {slot!r} in {phrase!r}: {problem}")
             tok["OP"] = op
         out.append(tok)
     if not out or all(t.get("OP") in ("?", "*") or (t.get("OP", "").startswith("{0")) for t in out):

@@ -140,6 +140,18 @@ class Trigger:
 
 
 @dataclass
+class Candidates:
+    """A category's broad vocabulary: a sentence holding one of its phrases is a candidate."""
+
+    category: str
+    phrases: list
+    path: str
+    line: int
+    pattern_lines: list
+    source: str = ""
+
+
+@dataclass
 class RuleSet:
     rules: list[Rule]
     triggers: list[Trigger]
@@ -151,6 +163,7 @@ class RuleSet:
     version: str
     root: str
     files: list = field(default_factory=list)
+    candidates: dict = field(default_factory=dict)   # category -> Candidates (the judge's broad vocabulary)
 
     def by_id(self, rid: str) -> Rule:
         for r in self.rules + self.mitigations:
@@ -305,6 +318,20 @@ def _parse_context(data, path):
     return triggers, list(terms), [line_of(terms, i) for i in range(len(terms))]
 
 
+def _parse_candidates(data, path) -> dict:
+    cats = _need(data, "categories", dict, path)
+    out = {}
+    for cat, cfg in cats.items():
+        if cat not in CATEGORIES:
+            raise RuleError(path, line_of(cats, cat), f"candidates: unknown category {cat!r} "
+                            f"(known: {', '.join(CATEGORIES)})")
+        phrases = _need(cfg, "phrases", list, path, f"candidates {cat}: ")
+        _check_patterns(phrases, path, line_of(cfg, "phrases"))
+        out[cat] = Candidates(cat, list(phrases), str(path), line_of(cfg),
+                              [line_of(phrases, i) for i in range(len(phrases))], str(cfg.get("source", "")))
+    return out
+
+
 def load_rules(root: Optional[Path] = None) -> RuleSet:
     """Read every YAML file under root (default: the bundled rules) into one validated RuleSet."""
     root = Path(root) if root else default_rules_dir()
@@ -315,6 +342,7 @@ def load_rules(root: Optional[Path] = None) -> RuleSet:
         raise RuleError(root, 0, "no .yml rule files here")
     digest = hashlib.sha256()
     rules, mitigations, triggers, terminators, lexicons, scoring, page_rules = [], [], [], [], {}, {}, {}
+    candidates: dict = {}
     for path in files:
         raw = path.read_bytes()
         digest.update(path.name.encode() + b"\0" + raw)
@@ -343,13 +371,18 @@ def load_rules(root: Optional[Path] = None) -> RuleSet:
                         raise RuleError(path, line_of(cfg), f"page rule {cat}: missing {key!r}")
                 cfg["__path__"] = str(path)
                 page_rules[cat] = cfg
+        elif kind == "candidates":
+            for cat, cand in _parse_candidates(data, path).items():
+                if cat in candidates:
+                    raise RuleError(path, cand.line, f"candidates for {cat!r} are defined twice")
+                candidates[cat] = cand
         elif kind == "mitigations":
             mitigations += _parse_rule_file(data, path, ("mitigation",))
         elif kind == "rules":
             rules += _parse_rule_file(data, path, CATEGORIES)
         else:
             raise RuleError(path, line_of(data, "kind"), f"unknown kind {kind!r} "
-                            "(rules, mitigations, context, lexicon, scoring, page)")
+                            "(rules, mitigations, context, lexicon, scoring, page, candidates)")
     seen = {}
     for r in rules + mitigations:
         if r.id in seen:
@@ -358,4 +391,5 @@ def load_rules(root: Optional[Path] = None) -> RuleSet:
     if not scoring:
         raise RuleError(root, 0, "no scoring file (kind: scoring) among the rules")
     return RuleSet(rules, triggers, terminators, lexicons, scoring, mitigations, page_rules,
-                   version=digest.hexdigest()[:12], root=str(root), files=[str(f) for f in files])
+                   version=digest.hexdigest()[:12], root=str(root), files=[str(f) for f in files],
+                   candidates=candidates)

@@ -138,6 +138,74 @@ def _db_path(db, output_dir) -> Path:
     return Path(db) if db else Path(output_dir or "auditor-output") / "auditor.db"
 
 
+def _fail(message: str):
+    """One line on stderr, exit 2: a usage or input error."""
+    click.echo(f"auditor: {message}", err=True)
+    sys.exit(2)
+
+
+def _open_store(path: Path):
+    from ..store.db import Store, StoreError
+    try:
+        return Store(path)
+    except StoreError as e:
+        _fail(f"{e}; give --db the auditor.db of an earlier run, or a new file name")
+
+
+REPORT_FORMATS = {"json": "json", "markdown": "md", "html": "html"}     # per-site files, and their extension
+
+
+def _report_formats(value: str, option: str = "--formats") -> tuple:
+    fmts = tuple(dict.fromkeys(f.strip() for f in value.split(",") if f.strip()))
+    bad = [f for f in fmts if f not in REPORT_FORMATS]
+    if bad or not fmts:
+        problem = f"{option} {value!r}: unknown format {bad[0]!r}" if bad else f"{option} is empty"
+        _fail(f"{problem}; choose from {', '.join(REPORT_FORMATS)} (summary.csv is always written)")
+    return fmts
+
+
+def _writable_dir(path, what: str) -> None:
+    """Fail now, not after the audit, when `path` (a folder, perhaps still to be made) cannot be
+    written: the nearest folder that exists must be a writable folder."""
+    import os
+    p = Path(path).resolve()
+    probe = p
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        _fail(f"{what} {path}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        _fail(f"{what} {path}: the folder {probe} is not writable")
+
+
+def _write_reports(formatter, reports, output, rule_info) -> None:
+    """Format reports to -o FILE or stdout; a file that cannot be written is one line and exit 2."""
+    from ..faults import describe
+    try:
+        out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+        try:
+            formatter(reports, out, rule_info)
+        finally:
+            if output:
+                out.close()
+    except OSError as e:
+        if not output:
+            raise
+        _fail(f"cannot write {output}: {describe(e)}")
+
+
+def _output_file(output) -> None:
+    """-o FILE: its folder must exist and be writable before anything is audited."""
+    import os
+    if output is None:
+        return
+    parent = Path(output).resolve().parent
+    if not parent.is_dir():
+        _fail(f"-o {output}: the folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        _fail(f"-o {output}: the folder {parent} is not writable")
+
+
 def _stamp() -> str:
     from datetime import datetime, timezone
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

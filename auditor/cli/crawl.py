@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
-from ..model import SEVERITIES, severity_rank
-from . import (FORMATS, _auditor_for, _categories, _crawl_config, _crawl_options, _db_path, _rule_info,
-               _selection_options, _stamp, main)
+from ..faults import LocalFault, describe, is_local
+from ..model import SEVERITIES, internal_error, severity_rank
+from . import (FORMATS, _auditor_for, _categories, _crawl_config, _crawl_options, _db_path, _fail, _open_store,
+               _output_file, _report_formats, _rule_info, _selection_options, _stamp, _writable_dir, _write_reports,
+               main)
 
 
 @main.command()
@@ -29,10 +31,17 @@ def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, db, select
     """Crawl and audit sites: each URL's page plus up to --max-pages same-site pages.
 
     Every request and response is kept in a WARC file under --output-dir; `auditor scan` of that
-    file re-audits the archived pages offline. The run goes into the store (--db) as a batch's
-    does, so `history`, `diff` and `review` work after it; reviewers' decisions already in the
-    store are applied to the report. Exit codes: 0 complete; 1 a finding at or above --fail-on;
-    2 a usage or configuration error; 3 partial (a page or site could not be fetched).
+    file re-audits the archived pages offline. URLs must be absolute http:// or https:// URLs
+    (read as `batch` reads its list).
+
+    The run goes into the store (--db) as a batch's does, so `history`, `diff` and `review` work
+    after it; reviewers' decisions already in the store are applied to the report. The store is
+    locked only while the audit writes into it; if another run (a batch) holds it for more than a
+    few seconds, the report is still printed, one line says the audit was not recorded, and the
+    exit code is the audit's own.
+
+    Exit codes: 0 complete; 1 a finding at or above --fail-on; 2 a usage or configuration error,
+    or a local fault such as a full disk; 3 partial (a page or site could not be fetched).
 
     \b
     Examples:
@@ -40,17 +49,26 @@ def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, db, select
       auditor audit --max-pages 5 --format html -o clinic.html https://clinic.example/
       auditor audit --only-url --format json https://clinic.example/stem-cells
     """
+    from ..acquire.urls import BadURL, start_url
     from ..report import FORMATTERS
+    bad = 0
+    for u in urls:                      # read as `batch` reads its list, before anything is written
+        try:
+            start_url(u)
+        except BadURL as e:
+            click.echo(f"auditor: {u!r}: {e}", err=True)
+            bad += 1
+    if bad:
+        sys.exit(2)
+    _output_file(output)
     cfg = _crawl_config(config_path, ignore_robots, max_bytes, **kw)
+    if cfg.warc:
+        _writable_dir(cfg.output_dir, "--output-dir")
     auditor = _auditor_for(rules_dir, config_path, select_ids, ignore_ids)
+    recorder = _AuditRecord(_db_path(db, cfg.output_dir))      # a --db that is not a store fails here
     reports, partial = _run_audit(auditor, list(urls), cfg, include_text, quiet)
-    reports = _store_audit(auditor, list(urls), reports, cfg, db, quiet)
-    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
-    try:
-        FORMATTERS[fmt](reports, out, _rule_info(auditor))
-    finally:
-        if output:
-            out.close()
+    reports = recorder.write(auditor, list(urls), reports, cfg, quiet)
+    _write_reports(FORMATTERS[fmt], reports, output, _rule_info(auditor))
     worst = max((severity_rank(f.severity) for r in reports for f in r.findings()), default=-1)
     if fail_on and worst >= severity_rank(fail_on):
         sys.exit(1)
@@ -62,10 +80,19 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
     import asyncio
     from ..acquire.crawl import Crawler
     from ..acquire.warc import WarcLog
-
     warc_path = Path(cfg.output_dir) / f"auditor-{_stamp()}.warc.gz"
-    warc = WarcLog(warc_path, {"operator": cfg.contact, "http-header-user-agent": cfg.agent,
-                               "robots": "obey" if cfg.obey_robots else "ignore"}) if cfg.warc else None
+
+    def stop(e):
+        """A local fault (disk full, permission denied) ends the run: one line, exit 2."""
+        click.echo(f"auditor: stopped: {describe(e, str(warc_path))}; nothing was reported. Free space "
+                   f"(or fix the permissions) and run it again.", err=True)
+        sys.exit(2)
+
+    try:
+        warc = WarcLog(warc_path, {"operator": cfg.contact, "http-header-user-agent": cfg.agent,
+                                   "robots": "obey" if cfg.obey_robots else "ignore"}) if cfg.warc else None
+    except OSError as e:
+        stop(e)
 
     def progress(res):
         if not quiet:
@@ -76,7 +103,12 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
         async with sem:
             if not quiet:
                 click.echo(f"auditor: auditing {url}", err=True)
-            return await crawler.crawl_site(url, progress)
+            try:
+                return await crawler.crawl_site(url, progress)
+            except Exception as e:          # a bug met on one site is that site's error
+                if is_local(e):
+                    raise LocalFault(e, str(warc_path)) from e
+                return [], [internal_error(url, e)], {}
 
     async def run():
         crawler = Crawler(cfg, warc)
@@ -88,9 +120,14 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
 
     try:
         results = asyncio.run(run())
-    finally:
         if warc:
             warc.close()
+    except LocalFault as e:
+        stop(e)
+    except OSError as e:
+        if not is_local(e):
+            raise
+        stop(e)
     reports, partial = [], False
     for url, (docs, errors, info) in zip(urls, results):
         info = {k: v for k, v in info.items() if k != "skipped"} | {"skipped_links": len(info.get("skipped", []))}
@@ -98,46 +135,82 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
                  "user_agent": cfg.agent}
         if warc:
             extra["warc"] = str(warc_path)
-        rep = auditor.audit_site(url, docs, errors, include_text=include_text, extra=extra)
-        partial = partial or bool(errors)
+        try:
+            rep = auditor.audit_site(url, docs, errors, include_text=include_text, extra=extra)
+        except Exception as e:
+            rep = auditor.audit_site(url, [], [*errors, internal_error(url, e)], extra=extra)
+        partial = partial or bool(rep.errors)
         reports.append(rep)
     if warc and not quiet:
         click.echo(f"auditor: evidence archived in {warc_path}", err=True)
     return reports, partial
 
 
-def _store_audit(auditor, urls, reports, cfg, db, quiet):
-    """Write the run into the store (as batch does); return the reports with decisions applied.
-    A store that cannot be opened or written costs the history, not the report: one line, go on."""
-    import secrets
-    import sqlite3
+class _AuditRecord:
+    """An audit's run in the store. The lock is held only while the store is checked (before the
+    crawl) and written (after it), so audits running side by side all get recorded; one that
+    still finds the store locked (a batch holds it for its whole run) is printed, not recorded.
+    A store that cannot be written after the crawl costs the history, not the report."""
 
-    from ..acquire.urls import normalise
-    from ..store.batch import scoring_of, write_reviewed
-    from ..store.db import Store
-    path = _db_path(db, cfg.output_dir)
-    try:
-        store = Store(path)
-    except (sqlite3.Error, RuntimeError, OSError) as e:
-        click.echo(f"auditor: the store {path} cannot be opened ({e}); this audit is not recorded", err=True)
+    WAIT = 3.0              # seconds to wait for the lock: another audit's write takes far less
+
+    def __init__(self, path: Path):
+        from ..store.lock import StoreBusy, StoreLock
+        self.path, self.store = path, None
+        self.lock = StoreLock(path, kind="audit")
+        try:
+            self.lock.acquire()
+        except StoreBusy:                   # said after the crawl, if it is still held then
+            return
+        except OSError as e:
+            _fail(f"cannot create or lock the store {path}: {describe(e, str(self.lock.path))}")
+        try:
+            self.store = _open_store(path)  # made or migrated under the lock
+        finally:
+            self.lock.release()
+
+    def _not_recorded(self, why: str, reports):
+        click.echo(f"auditor: {why}; this audit is not recorded in the store (the report follows)", err=True)
         return reports
-    try:
-        options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
-        run_id, _ = store.open_run("audit " + " ".join(urls), "audit:" + secrets.token_hex(8), auditor.tool,
-                                   options, fresh=True, kind="audit", scoring=scoring_of(auditor))
-        shown = []
-        for n, (url, rep) in enumerate(zip(urls, reports), 1):
-            rep.extra["run"] = run_id
-            shown.append(write_reviewed(store, auditor, run_id, n, normalise(url) or url, {}, rep))
-        store.finish_run(run_id)
+
+    def write(self, auditor, urls, reports, cfg, quiet):
+        """The reports with reviewers' decisions applied, once written; else as they are."""
+        import secrets
+        import sqlite3
+
+        from ..acquire.urls import normalise
+        from ..store.batch import scoring_of, write_reviewed
+        from ..store.db import Store, StoreError
+        from ..store.lock import StoreBusy
+        try:
+            self.lock.acquire(wait=self.WAIT)
+        except StoreBusy as e:
+            return self._not_recorded(str(e), reports)
+        except OSError as e:
+            return self._not_recorded(f"cannot lock the store: {describe(e, str(self.lock.path))}", reports)
+        store = None
+        try:
+            store = self.store or Store(self.path)
+            options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
+            run_id, _ = store.open_run("audit " + " ".join(urls), "audit:" + secrets.token_hex(8), auditor.tool,
+                                       options, fresh=True, kind="audit", scoring=scoring_of(auditor))
+            shown = []
+            for n, (url, rep) in enumerate(zip(urls, reports), 1):
+                rep.extra["run"] = run_id
+                shown.append(write_reviewed(store, auditor, run_id, n, normalise(url) or url, {}, rep))
+            store.finish_run(run_id)
+        except (StoreError, sqlite3.Error, OSError) as e:
+            return self._not_recorded(f"the store {self.path} could not be written ({describe(e)})", reports)
+        finally:
+            if store is not None:
+                try:
+                    store.close()
+                except sqlite3.Error:
+                    pass
+            self.lock.release()
         if not quiet:
-            click.echo(f"auditor: recorded as run {run_id} in {path}", err=True)
+            click.echo(f"auditor: recorded as run {run_id} in {self.path}", err=True)
         return shown
-    except sqlite3.Error as e:
-        click.echo(f"auditor: the store {path} could not be written ({e}); this audit is not recorded", err=True)
-        return reports
-    finally:
-        store.close()
 
 
 @main.command()
@@ -159,14 +232,18 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
     """Audit every site listed in INPUT_FILE, resumably, into the store.
 
     INPUT_FILE is one URL per line (blank lines and # comments ignored) or a CSV with a `url`
-    column (other columns, such as a clinic name or state, are kept with the results). Invalid
-    lines are reported with their line number and skipped.
+    column (other columns, such as a clinic name or state, are kept with the results). URLs are
+    read as `audit` reads them: absolute http:// or https:// URLs. Invalid lines (no scheme, not
+    UTF-8, duplicates) are reported with their line number and a likely fix, and skipped.
 
     Each site is committed to the SQLite store as soon as it finishes; after Ctrl-C or a crash,
     run the same command again to resume (finished sites are skipped; --fresh starts over).
+    A local fault (disk full, permission denied) stops the run, leaving the sites in flight for
+    the resume. A batch holds its store for the whole run: a second batch on it exits 2, naming
+    the first; an `audit` meanwhile prints its report but is not recorded.
     Writes summary.csv, summary.jsonl, reports/ and index.html under OUTPUT_DIR/run-N/.
-    Exit codes: 0 every site audited; 2 usage or input error; 3 some sites failed (see summary);
-    130 interrupted (resume by running it again).
+    Exit codes: 0 every site audited; 2 usage or input error, local fault, or store in use;
+    3 some sites failed (see summary); 130 interrupted (resume by running it again).
 
     \b
     Examples:
@@ -174,29 +251,48 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
       auditor batch --concurrency 32 --max-pages 10 --output-dir out clinics.csv
       auditor export 3 --db out/auditor.db
     """
-    import asyncio
-
-    from ..store.batch import (BadLine, Stats, Target, count_lines, export, input_key, read_targets, run_batch,
-                               scoring_of)
-    from ..acquire.crawl import Crawler
-    from ..store.db import Store
-    from ..acquire.warc import WarcLog
+    from ..store.batch import BadLine, InputError, count_lines, read_targets
+    from ..store.lock import StoreBusy, StoreLock
 
     cfg = _crawl_config(config_path, ignore_robots, max_bytes, **kw)
-    fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
-    bad_fmt = [f for f in fmts if f not in ("json", "markdown", "html")]
-    if bad_fmt:
-        raise click.BadParameter(f"unknown format {bad_fmt[0]!r} (json, markdown, html)", param_hint="--formats")
+    fmts = _report_formats(formats)
+    _writable_dir(cfg.output_dir, "--output-dir")
     path = Path(input_file)
-    for item in read_targets(path):
-        if isinstance(item, BadLine):
-            click.echo(f"auditor: {path}:{item.line}: {item.reason}: {item.text!r}; skipped", err=True)
+    try:
+        for item in read_targets(path):
+            if isinstance(item, BadLine):
+                click.echo(f"auditor: {item.message(path)}", err=True)
+    except InputError as e:
+        click.echo(f"auditor: {e}", err=True)
+        sys.exit(2)
     total = count_lines(path)
     if total == 0:
         click.echo(f"auditor: {path}: no URLs to audit", err=True)
         sys.exit(2)
-    auditor = _auditor_for(rules_dir, config_path, select_ids, ignore_ids)
-    store = Store(_db_path(db, cfg.output_dir))
+    db_path = _db_path(db, cfg.output_dir)
+    lock = StoreLock(db_path, kind="batch")
+    try:
+        lock.acquire()              # one writer per store, held for the whole run
+    except StoreBusy as e:
+        _fail(f"{e}; wait for it to finish, or give this run another --output-dir (or --db)")
+    except OSError as e:
+        _fail(f"cannot create or lock the store {db_path}: {describe(e, str(lock.path))}")
+    try:
+        _batch_run(db_path, path, total, rules_dir, (config_path, select_ids, ignore_ids), cfg, fmts, fresh,
+                   concurrency, quiet, verbose)
+    finally:
+        lock.release()
+
+
+def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, concurrency, quiet, verbose):
+    import asyncio
+
+    from ..acquire.crawl import Crawler
+    from ..acquire.warc import WarcLog
+    from ..store.batch import Stats, Target, export, input_key, read_targets, run_batch, scoring_of
+
+    store = _open_store(db_path)          # a --db that is not a store fails before spaCy loads
+    auditor = _auditor_for(rules_dir, *selection)
     options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
     run_id, resumed = store.open_run(str(path), input_key(path), auditor.tool, options, fresh,
                                      scoring=scoring_of(auditor))
@@ -204,8 +300,22 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
     out_dir = Path(cfg.output_dir) / f"run-{run_id}"
     if resumed:
         click.echo(f"auditor: resuming run {run_id} ({len(store.done_urls(run_id))} of {total} sites done)", err=True)
-    warc = WarcLog(out_dir / f"run-{run_id}-{_stamp()}.warc.gz",
-                   {"operator": cfg.contact, "http-header-user-agent": cfg.agent}) if cfg.warc else None
+
+    def stopped(e):
+        """A local fault (disk full, permission denied): stop, keep the sites in flight unfinished."""
+        try:
+            saved = f"{len(store.done_urls(run_id))} of {total} sites are saved in run {run_id}"
+        except Exception:
+            saved = f"the sites finished before are saved in run {run_id}"
+        click.echo(f"auditor: stopped: {describe(e)}; {saved}, the sites in flight are not. Free space (or fix "
+                   f"the permissions) and run the same command again to resume.", err=True)
+        sys.exit(2)
+
+    try:
+        warc = WarcLog(out_dir / f"run-{run_id}-{_stamp()}.warc.gz",
+                       {"operator": cfg.contact, "http-header-user-agent": cfg.agent}) if cfg.warc else None
+    except OSError as e:
+        stopped(LocalFault(e, str(out_dir)))
     targets = (t for t in read_targets(path) if isinstance(t, Target))
     extra = {"robots": "obeyed" if cfg.obey_robots else "IGNORED (--ignore-robots)", "user_agent": cfg.agent,
              "run": run_id}
@@ -221,25 +331,33 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
         finally:
             await crawler.aclose()
 
-    interrupted = False
+    interrupted, fault = False, None
     with progress:
         try:
             asyncio.run(go())
         except KeyboardInterrupt:
             interrupted = True
-    if warc:
-        warc.close()
-    if interrupted:
-        click.echo(f"auditor: interrupted; {len(store.done_urls(run_id))} of {total} sites are saved in run "
-                   f"{run_id}. Run the same command again to resume.", err=True)
-        sys.exit(130)
-    store.finish_run(run_id)
-    info = export(store, run_id, out_dir, list(_categories()), _rule_info(auditor), fmts, scoring_of(auditor))
+        except LocalFault as e:
+            fault = e
+    if fault is not None:
+        stopped(fault)
+    try:
+        if warc:
+            warc.close()
+        if interrupted:
+            click.echo(f"auditor: interrupted; {len(store.done_urls(run_id))} of {total} sites are saved in run "
+                       f"{run_id}. Run the same command again to resume.", err=True)
+            sys.exit(130)
+        store.finish_run(run_id)
+        info = export(store, run_id, out_dir, list(_categories()), _rule_info(auditor), fmts, scoring_of(auditor))
+    except Exception as e:
+        if not is_local(e):
+            raise
+        stopped(e)
     failed = store.db.execute("SELECT COUNT(*) FROM sites WHERE run_id=? AND status='failed'", (run_id,)).fetchone()[0]
     click.echo(f"auditor: run {run_id}: {info['sites']} sites ({failed} failed); reports in {out_dir}", err=True)
     store.close()
     sys.exit(3 if failed else 0)
-
 
 
 class _BatchProgress:

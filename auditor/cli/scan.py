@@ -5,8 +5,8 @@ import sys
 
 import click
 
-from ..model import SEVERITIES, Error, severity_rank
-from . import FORMATS, _auditor_for, _rule_info, _selection_options, _size, main
+from ..model import SEVERITIES, Error, internal_error, severity_rank
+from . import FORMATS, _auditor_for, _output_file, _rule_info, _selection_options, _size, _write_reports, main
 
 
 @main.command()
@@ -45,6 +45,7 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
     from ..acquire.sources import ReadOptions, iter_inputs
 
     opts = ReadOptions(max_bytes=_size(max_size), encoding_errors=encoding_errors)
+    _output_file(output)
     auditor = _auditor_for(rules_dir, config_path, select_ids, ignore_ids)
     known = None
     if baseline:
@@ -55,6 +56,12 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
             click.echo(f"auditor: {e}", err=True)
             sys.exit(2)
     state = {"errors": 0, "worst": -1}
+
+    def failed(target, error):
+        state["errors"] += 1
+        click.echo(f"auditor: {error.reason}" if error.reason.startswith(f"{target}:")
+                   else f"auditor: {target}: {error.reason}", err=True)
+        return auditor.site(target, [], [error])
 
     def filtered(rep):
         if known is not None:
@@ -68,22 +75,22 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
     def reports():
         for item in iter_inputs(list(paths), opts):
             if isinstance(item, Error):
-                state["errors"] += 1
-                click.echo(f"auditor: {item.reason}", err=True)
-                yield auditor.site(item.target, [], [item])
+                yield failed(item.target, item)
                 continue
             if isinstance(item, tuple) and item[0] == "warc":
-                yield from map(filtered, _warc_reports(auditor, item[1], include_text, state))
+                try:
+                    yield from map(filtered, _warc_reports(auditor, item[1], include_text, state))
+                except Exception as e:      # a bug met in one archive: its error report, then the next input
+                    yield failed(str(item[1]), internal_error(str(item[1]), e))
                 continue
-            page = auditor.page(item, include_text=include_text)
+            try:                            # a bug met on one input is that input's error report
+                page = auditor.page(item, include_text=include_text)
+            except Exception as e:
+                yield failed(item.target, internal_error(item.target, e))
+                continue
             yield filtered(auditor.site(item.target, [page]))
 
-    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
-    try:
-        FORMATTERS[fmt](reports(), out, _rule_info(auditor))
-    finally:
-        if output:
-            out.close()
+    _write_reports(FORMATTERS[fmt], reports(), output, _rule_info(auditor))
     if state["errors"]:
         sys.exit(2)
     if fail_on and state["worst"] >= severity_rank(fail_on):

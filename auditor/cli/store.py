@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import _categories, _load_auditor, _rule_info, main
+from . import _categories, _load_auditor, _open_store, _report_formats, _rule_info, _writable_dir, main
 
 @main.command(name="export")
 @click.argument("run_id", type=int)
@@ -17,17 +17,17 @@ from . import _categories, _load_auditor, _rule_info, main
 def export_cmd(run_id, db, output_dir, formats):
     """Write a run's summary.csv, summary.jsonl, reports/ and index.html again, from the store (no re-crawl)."""
     from ..store.batch import export
-    from ..store.db import Store
-    store = Store(Path(db))
+    fmts = _report_formats(formats)
+    store = _open_store(Path(db))
     if store.run(run_id) is None:
         runs = ", ".join(str(r["id"]) for r in store.runs()) or "none"
         click.echo(f"auditor: no run {run_id} in {db} (runs: {runs})", err=True)
         sys.exit(2)
     out = Path(output_dir) if output_dir else Path(db).parent / f"run-{run_id}"
+    _writable_dir(out, "--output-dir")
     auditor = _load_auditor(None)
     from ..store.batch import scoring_of
-    info = export(store, run_id, out, list(_categories()), _rule_info(auditor),
-                  tuple(f.strip() for f in formats.split(",") if f.strip()), scoring_of(auditor))
+    info = export(store, run_id, out, list(_categories()), _rule_info(auditor), fmts, scoring_of(auditor))
     click.echo(f"auditor: run {run_id}: {info['sites']} sites written to {out}", err=True)
 
 
@@ -46,7 +46,7 @@ def history(url, db, as_json):
 
     from ..acquire.urls import normalise
     from ..store.history import history as _history
-    store = _open_store(db)
+    store = _open_store(Path(db))
     rows = _history(store, normalise(url) or url)
     if not rows:
         click.echo(f"auditor: no audits of {url} in {db}", err=True)
@@ -62,15 +62,6 @@ def history(url, db, as_json):
         state = r["band"] or f"FAILED: {r['error']}"
         click.echo(f"{r['run']:>4}  {r['run_kind']:5}  {r['audited_at']:20}  {score:>5}  {machine:>7}  {state:8}  "
                    f"{r['findings']:>8}  {r['confirmed']:>9}  {r['dismissed']:>9}  {r['rules_version']}")
-
-
-def _open_store(db):
-    from ..store.db import Store
-    try:
-        return Store(Path(db))
-    except Exception as e:          # not SQLite, newer schema, locked
-        click.echo(f"auditor: cannot open the store {db}: {e}", err=True)
-        sys.exit(2)
 
 
 def _since(value: str | None) -> str | None:
@@ -110,7 +101,7 @@ def diff(url, db, since, as_json):
     from ..acquire.urls import normalise
     from ..store.history import diff as _diff
     cutoff = _since(since)
-    store = _open_store(db)
+    store = _open_store(Path(db))
     try:
         d = _diff(store, normalise(url) or url, cutoff)
     except LookupError as e:

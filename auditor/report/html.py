@@ -104,7 +104,8 @@ def render_site(report: SiteReport, rules: dict) -> str:
     findings = list(report.findings())
     return ENV.get_template("report.html.j2").render(
         r=report, pages=pages, chart=chart(findings), n_findings=len(findings),
-        counts=Counter(f.severity for f in findings), reading=BAND_READING[report.band], tool_line=tool_line(report.tool),
+        counts=Counter(f.severity for f in findings), reading=BAND_READING.get(report.band, "not audited"),
+        tool_line=tool_line(report.tool),
         severities=list(reversed(SEVERITIES)), colours=SEVERITY_COLOURS, nonce=secrets.token_hex(8))
 
 
@@ -134,9 +135,12 @@ def to_html(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
         head = head.replace(f"<title>{_title(docs[0])}</title>", f"<title>Audit of {len(docs)} inputs</title>")
         bodies = [f'<div id="report-{n}">' + d.partition("<body>")[2].rpartition("</body>")[0] + "</div>"
                   for n, d in enumerate(docs, 1)]
+        rows = [{"n": n, "r": r, "findings": sum(1 for _ in r.findings()),
+                 "dismissed": sum(len(p.dismissed) for p in r.pages)} for n, r in enumerate(reports, 1)]
+        # highest score first; inputs not audited (score None) last
+        rows.sort(key=lambda row: -1 if row["r"].score is None else row["r"].score, reverse=True)
         summary = ENV.get_template("summary.html.j2").render(
-            rows=[{"n": n, "r": r, "findings": sum(1 for _ in r.findings()),
-                   "dismissed": sum(len(p.dismissed) for p in r.pages)} for n, r in enumerate(reports, 1)],
+            rows=rows,
             tools=list(dict.fromkeys(tool_line(r.tool) for r in reports)))
         out.write(head + "<body>" + summary + "<hr class=\"between\">".join(bodies) + "</body></html>\n")
     out.flush()

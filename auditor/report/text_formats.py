@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from typing import Iterable, TextIO
 
@@ -56,8 +57,25 @@ def to_jsonl(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
         out.flush()
 
 
+# OWASP "CSV injection": a spreadsheet runs a cell that starts with one of these as a formula
+# (=HYPERLINK(...) from page text would run when a regulator opens the file)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value as a CSV cell that a spreadsheet shows as text: strings that could start a formula
+    get a leading ' (OWASP's advice); numbers and None are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_row(row: dict) -> dict:
+    return {k: csv_cell(v) for k, v in row.items()}
+
+
 CSV_FIELDS = ["target", "page", "category", "rule", "severity", "confidence", "points", "start", "end",
-              "region", "text", "sentence", "review", "review_reason", "reviewer", "tool"]
+              "region", "text", "sentence", "review", "review_reason", "reviewer", "error", "tool"]
 
 
 @formatter("csv")
@@ -69,30 +87,45 @@ def to_csv(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
         for p in r.pages:
             for f in [*p.findings, *p.dismissed]:
                 rv = f.review or {}
-                w.writerow({"target": r.target, "page": p.url, "category": f.category, "rule": f.rule,
-                            "severity": f.severity, "confidence": f.confidence, "points": f.points,
-                            "start": f.start, "end": f.end, "region": f.region, "text": f.text,
-                            "sentence": f.sentence or "", "review": rv.get("decision", ""),
-                            "review_reason": rv.get("reason", ""), "reviewer": rv.get("reviewer", ""),
-                            "tool": tool})
+                w.writerow(safe_row({"target": r.target, "page": p.url, "category": f.category, "rule": f.rule,
+                                     "severity": f.severity, "confidence": f.confidence, "points": f.points,
+                                     "start": f.start, "end": f.end, "region": f.region, "text": f.text,
+                                     "sentence": f.sentence or "", "review": rv.get("decision", ""),
+                                     "review_reason": rv.get("reason", ""), "reviewer": rv.get("reviewer", ""),
+                                     "tool": tool}))
+        for e in r.errors:          # an input or page not audited keeps a row, with the reason
+            w.writerow(safe_row({"target": r.target, "page": e.target, "error": e.reason, "tool": tool}))
         out.flush()
 
 
-def _md(s: str) -> str:
-    return (s or "").replace("|", "\\|").replace("\n", " ").strip()
+# Page text is hostile: raw HTML (<img src=...> is a tracking pixel where a renderer allows HTML)
+# and link or image syntax ([x](javascript:...)) must reach the report as text. & < > become
+# entities; the characters that open links, images, code and emphasis (and | of tables) are
+# backslash-escaped, the backslash first; every line break (\r too) becomes a space, so no page
+# text can start a line of its own.
+_MD_ESCAPE = re.compile(r"([\\`*_\[\]|~])")
+
+
+def _md(s) -> str:
+    s = " ".join(str(s or "").split())
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_ESCAPE.sub(r"\\\1", s)
 
 
 @formatter("markdown")
 def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     for r in reports:
-        out.write(f"# Audit of {r.target}\n\n")
-        out.write(f"**Score {r.score:g}/100, band {r.band}**: {BAND_READING[r.band]}.  \n")
-        out.write(f"Audited {r.audited_at} with {tool_line(r.tool)}.\n\n")
+        out.write(f"# Audit of {_md(r.target)}\n\n")
+        if r.audited:
+            out.write(f"**Score {r.score:g}/100, band {r.band}**: {BAND_READING[r.band]}.  \n")
+        else:
+            out.write(f"**Not audited**: {_md(r.not_audited_reason())}.  \n")
+        out.write(f"Audited {r.audited_at} with {_md(tool_line(r.tool))}.\n\n")
         for e in r.errors:
-            out.write(f"> **Error** {e.target}: {e.reason}\n\n")
+            out.write(f"> **Error** {_md(e.target)}: {_md(e.short_reason())}\n\n")
         for p in r.pages:
             if len(r.pages) > 1:
-                out.write(f"## Page {p.url} (score {p.score:g})\n\n")
+                out.write(f"## Page {_md(p.url)} (score {p.score:g})\n\n")
             meta = [f"{k}: `{p.meta[k]}`" for k in ("status", "fetched_at", "sha256", "warc_record_id") if p.meta.get(k)]
             if meta:
                 out.write("; ".join(meta) + "\n\n")
@@ -115,7 +148,7 @@ def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
                     if info.get("rationale"):
                         out.write(f"  - rationale: {_md(info['rationale'])}\n")
                     for ref in info.get("references", [])[:2]:
-                        out.write(f"  - reference: {ref}\n")
+                        out.write(f"  - reference: {_md(ref)}\n")
                     if f.review:
                         out.write(f"  - review: {_md(review_note(f))}\n")
                 out.write("\n")
@@ -127,7 +160,7 @@ def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
             if p.mitigations:
                 out.write("### Disclosures found\n\n")
                 for m in p.mitigations:
-                    out.write(f"- {m.kind}: \"{_md(m.text)}\"\n")
+                    out.write(f"- {_md(m.kind)}: \"{_md(m.text)}\"\n")
                 out.write("\n")
             if p.suppressed:
                 out.write("### Dismissed matches (context)\n\n")
@@ -138,18 +171,42 @@ def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
         out.flush()
 
 
+# control characters from a page (ESC sequences can retitle or rewrite a terminal) are shown as ?
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _tty(s) -> str:
+    return _CONTROL.sub("?", str(s))
+
+
 @formatter("terminal")
 def to_terminal(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
-    """A summary per report, each finding under its page's URL; colour by severity on a terminal
-    (rich), plain text when piped or when NO_COLOR is set."""
+    """A line per target (its score, or why it was not audited); under it each error and each
+    finding, under the page it is on when the target has several pages or was redirected; last,
+    the tool that produced them. Colour by severity on a terminal (rich), plain text when piped or
+    when NO_COLOR is set; control characters from pages are shown as ?."""
     from rich.console import Console
     from rich.markup import escape
     tty = hasattr(out, "isatty") and out.isatty()
     con = Console(file=out, highlight=False, soft_wrap=True, force_terminal=tty or None,
                   no_color=not tty or None, emoji=False)
+
+    def say(markup: str) -> None:
+        # the page's own control characters go before rich adds its colour codes
+        con.print(_tty(markup))
+
     style = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
     tools: list[str] = []
     for r in reports:
+        if tool_line(r.tool) not in tools:
+            tools.append(tool_line(r.tool))
+        if not r.audited:
+            say(f"[bold]{escape(r.target)}[/]: [red]not audited:[/] {escape(r.not_audited_reason())}")
+            for e in r.errors:
+                if e.target != r.target:
+                    say(f"  [red]error:[/] {escape(e.target)}: {escape(e.short_reason())}")
+            out.flush()
+            continue
         counts = Counter(f.category for f in r.findings())
         n = sum(counts.values())
         band_style = {"severe": "bold red", "high": "red", "moderate": "yellow", "low": "green"}.get(r.band, "")
@@ -157,33 +214,32 @@ def to_terminal(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
                 f"{plural(n, 'finding')}")
         if counts:
             line += ": " + ", ".join(f"{escape(c)} {k}" for c, k in counts.most_common())
-        con.print(line)
+        say(line)
         dismissed = sum(len(p.dismissed) for p in r.pages)
         if dismissed:
-            con.print(f"  {plural(dismissed, 'finding')} dismissed by review, not scored")
+            say(f"  {plural(dismissed, 'finding')} dismissed by review, not scored")
         for e in r.errors:
-            con.print(f"  [red]error:[/] {escape(e.reason)}")
-        several = len(r.pages) > 1 or any(p.url != r.target for p in r.pages)
+            say(f"  [red]error:[/] {escape(e.target)}: {escape(e.short_reason())}")
+        named = len(r.pages) > 1 or any(p.url != r.target for p in r.pages)
+        pad = "    " if named else "  "
         for p in r.pages:
-            if several and (p.findings or p.dismissed):
-                con.print(f"  [underline]{escape(p.url)}[/]  score {p.score:g}")
-            pad = "    " if several else "  "
+            if named:
+                say(f"  page [underline]{escape(p.url)}[/]: score {p.score:g} ({p.band}), "
+                    f"{plural(len(p.findings), 'finding')}")
             for f in sorted(p.findings, key=lambda f: (-SEVERITIES.index(f.severity), f.start or 0)):
                 where = f"@{f.start}" if f.start is not None else "page"
                 snippet = f.text if len(f.text) <= 90 else f.text[:87] + "..."
                 mark = f"  [green]({escape(f.review['decision'])})[/]" if f.review else ""
-                con.print(f"{pad}[{style[f.severity]}]{f.severity:8}[/] {escape(f.rule):32} {where:>7}  "
-                          f"{escape(snippet)}{mark}")
+                say(f"{pad}[{style[f.severity]}]{f.severity:8}[/] {escape(f.rule):32} {where:>7}  "
+                    f"{escape(snippet)}{mark}")
             for f in p.dismissed:
                 rv = f.review or {}
                 why = f"{rv.get('reviewer')}, {(rv.get('decided_at') or '')[:10]}: {rv.get('reason')}"
-                con.print(f"{pad}[dim]dismissed by review: {escape(f.rule)} {escape(f.text)} ({escape(why)})[/]")
+                say(f"{pad}[dim]dismissed by review: {escape(f.rule)} {escape(f.text)} ({escape(why)})[/]")
             if p.suppressed:
-                con.print(f"{pad}[dim]({plural(len(p.suppressed), 'match', 'matches')} dismissed by context; "
-                          "--format markdown lists them)[/]")
-        if tool_line(r.tool) not in tools:
-            tools.append(tool_line(r.tool))
+                say(f"{pad}[dim]({plural(len(p.suppressed), 'match', 'matches')} dismissed by context; "
+                    "--format markdown lists them)[/]")
         out.flush()
     for t in tools:
-        con.print(f"[dim]produced by {escape(t)}[/]")
+        say(f"[dim]produced by {escape(t)}[/]")
     out.flush()

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from ..model import SEVERITIES, Error
+from ..faults import LocalFault, is_local
+from ..model import SEVERITIES, internal_error
 from .db import Store
-from ..acquire.urls import normalise
+from ..acquire.urls import BadURL, start_url
 
 
 @dataclass
@@ -34,43 +35,91 @@ class BadLine:
     line: int
     text: str
     reason: str
+    hint: Optional[str] = None          # a likely fix ("http://clinic.example/")
+
+    def message(self, path) -> str:
+        hint = f" (did you mean {self.hint}?)" if self.hint else ""
+        return f"{path}:{self.line}: {self.reason}: {self.text!r}{hint}; skipped"
+
+
+class InputError(ValueError):
+    """The input list as a whole cannot be read (a CSV without a url column, a broken CSV)."""
 
 
 def read_targets(path: Path) -> Iterator[Target | BadLine]:
-    """One URL per line (blank lines and # comments skipped), or a CSV with a `url` column."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    """One URL per line (blank lines and # comments skipped), or a CSV with a `url` column.
+
+    A line (or CSV row) that is not UTF-8 is reported as a BadLine and the rest is read."""
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         first = fh.readline()
         fh.seek(0)
         header = next(csv.reader([first]), []) if first else []
         url_col = next((h for h in header if h.strip().lower() == "url"), None)
+        if url_col is None and _is_table(path, first, header):
+            cols = ", ".join(repr(h.strip()) for h in header if h.strip())
+            raise InputError(f"{path}: a CSV list needs a column named 'url' (its columns are {cols}); "
+                             f"rename the column that holds the URLs, or give one URL per line")
         seen: set[str] = set()
-        if url_col is not None:
-            reader = csv.DictReader(fh)
-            for row in reader:
-                line = reader.line_num
-                raw = (row.get(url_col) or "").strip()
-                cols = {k: v for k, v in row.items() if k != url_col and k is not None}
-                yield _target(line, raw, cols, seen)
-        else:
-            for line, text in enumerate(fh, 1):
-                raw = text.strip()
-                if not raw or raw.startswith("#"):
-                    continue
-                yield _target(line, raw, {}, seen)
+        try:
+            if url_col is not None:
+                reader = csv.DictReader(fh)
+                for row in reader:
+                    line = reader.line_num
+                    bad = _undecodable([v for v in row.values() if isinstance(v, str)])
+                    if bad:
+                        yield BadLine(line, _shown(",".join(v for v in row.values() if isinstance(v, str))), bad)
+                        continue
+                    raw = (row.get(url_col) or "").strip()
+                    cols = {k: v for k, v in row.items() if k != url_col and k is not None}
+                    yield _target(line, raw, cols, seen)
+            else:
+                for line, text in enumerate(fh, 1):
+                    raw = text.strip()
+                    if not raw or raw.startswith("#"):
+                        continue
+                    bad = _undecodable([raw])
+                    if bad:
+                        yield BadLine(line, _shown(raw), bad)
+                        continue
+                    yield _target(line, raw, {}, seen)
+        except csv.Error as e:
+            raise InputError(f"{path}: not a readable CSV file ({e})") from None
+
+
+def _is_table(path: Path, first: str, header: list) -> bool:
+    """Whether the file reads as a table (a .csv, or a first line of several fields that is not
+    itself a URL), so a missing url column is the problem, not each line."""
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return True
+    line = first.strip()
+    if len(header) < 2 or not line or line.startswith("#"):
+        return False
+    try:
+        start_url(line)
+        return False
+    except BadURL:
+        return True
+
+
+def _undecodable(values) -> Optional[str]:
+    for v in values:
+        for ch in v:
+            if "\udc80" <= ch <= "\udcff":          # a byte that was not UTF-8 (surrogateescape)
+                return f"not valid UTF-8 (byte 0x{ord(ch) - 0xdc00:02x}); save the list as UTF-8"
+    return None
+
+
+def _shown(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _target(line, raw, cols, seen) -> Target | BadLine:
     if not raw:
         return BadLine(line, raw, "no URL in this row")
-    if "://" in raw:
-        candidate = raw
-    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:(?!\d+(?:/|$))", raw):
-        return BadLine(line, raw, "not an http(s) URL")      # mailto:, javascript:, tel: ...
-    else:                                                     # clinic.example or clinic.example/stem-cells
-        candidate = "http://" + raw if "." in raw and " " not in raw else raw
-    url = normalise(candidate)
-    if url is None:
-        return BadLine(line, raw, "not an http(s) URL")
+    try:
+        url = start_url(raw)                 # as `auditor audit` reads its arguments
+    except BadURL as e:
+        return BadLine(line, raw, e.reason, e.hint)
     if url in seen:
         return BadLine(line, raw, f"duplicate of an earlier line ({url})")
     seen.add(url)
@@ -118,14 +167,26 @@ async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats:
             t = await queue.get()
             if t is None:
                 return
+            # a bug met on one site (in the crawler, the extractor or the engine) is that site's
+            # error row; a local fault (disk full, permission denied) stops the run unrecorded
             try:
                 docs, errors, info = await crawler.crawl_site(t.url, page_seen)
-            except Exception as e:              # a bug must not take the batch down with it
-                docs, errors, info = [], [Error(t.url, f"internal error: {type(e).__name__}: {e}")], {}
+            except Exception as e:
+                if is_local(e):
+                    raise LocalFault(e, getattr(crawler.warc, "path", "")) from e
+                docs, errors, info = [], [internal_error(t.url, e)], {}
             info = {k: v for k, v in info.items() if k != "skipped"} | {"skipped_links": len(info.get("skipped", []))}
-            rep = auditor.audit_site(t.url, docs, errors, include_text=include_text,
-                                     extra={"crawl": info, **(extra or {}), "input": t.columns})
-            write_reviewed(store, auditor, run_id, t.line, t.url, t.columns, rep)
+            site_extra = {"crawl": info, **(extra or {}), "input": t.columns}
+            try:
+                rep = auditor.audit_site(t.url, docs, errors, include_text=include_text, extra=site_extra)
+            except Exception as e:
+                rep = auditor.audit_site(t.url, [], [*errors, internal_error(t.url, e)], extra=site_extra)
+            try:
+                write_reviewed(store, auditor, run_id, t.line, t.url, t.columns, rep)
+            except Exception as e:
+                if is_local(e):
+                    raise LocalFault(e, str(store.path)) from e
+                raise
             if rep.pages:
                 stats.done += 1
             else:
@@ -133,7 +194,27 @@ async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats:
             if on_site:
                 on_site(t, rep)
 
-    await asyncio.gather(producer(), *(worker() for _ in range(concurrency)))
+    # the first failure that is not a site's (a local fault, a bug in the store) cancels the rest,
+    # so the sites in flight stay unfinished for a resume and nothing fails during shutdown
+    tasks: list[asyncio.Task] = []
+
+    async def guarded(coro):
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            for task in tasks:
+                if task is not asyncio.current_task():
+                    task.cancel()
+            raise
+
+    tasks += [asyncio.create_task(guarded(producer()))]
+    tasks += [asyncio.create_task(guarded(worker())) for _ in range(concurrency)]
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+    if failures:
+        raise next((f for f in failures if isinstance(f, LocalFault)), failures[0])
 
 
 def write_reviewed(store: Store, auditor, run_id: int, line, url: str, columns: dict, rep):
@@ -172,6 +253,7 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
     store alone, with reviewers' current decisions applied."""
     from ..report import FORMATTERS
     from ..report.html import render_index
+    from ..report.text_formats import csv_cell, safe_row
 
     out_dir = Path(out_dir)
     reports_dir = out_dir / "reports"
@@ -188,7 +270,7 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
     with open(out_dir / "summary.csv", "w", encoding="utf-8", newline="") as fc, \
             open(out_dir / "summary.jsonl", "w", encoding="utf-8") as fj:
         w = csv.DictWriter(fc, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-        w.writeheader()
+        csv.writer(fc, lineterminator="\n").writerow([csv_cell(f) for f in fields])   # input columns: the user's
         for n, row in enumerate(rows, 1):
             rep = row["report"]
             slug = _slug(row["url"], n)
@@ -200,7 +282,7 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
             flat = {"line": row["line"], "url": row["url"], **row["input"], "score": row["score"],
                     "band": row["band"], **{c: row["counts"].get(c, 0) for c in categories},
                     "top_finding": row["top"], "error": row["error"], "report": report_rel}
-            w.writerow(flat)
+            w.writerow(safe_row(flat))
             fj.write(json.dumps({"line": row["line"], "url": row["url"], "input": row["input"], "score": row["score"],
                                  "band": row["band"], "counts": row["counts"], "top_finding": row["top"],
                                  "error": row["error"], "report": report_rel}, ensure_ascii=False) + "\n")

@@ -155,16 +155,29 @@ def _create_views(db: sqlite3.Connection):
 
 
 
+class StoreError(Exception):
+    """The store cannot be used: not a database, someone else's database, or not writable."""
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            if self.version() == 0 and self.db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'").fetchone():
+                raise StoreError(f"{self.path}: a SQLite database, but not an auditor store (it has other tables)")
+            self.migrate()
+        except sqlite3.DatabaseError as e:
+            what = "not a SQLite database" if "not a database" in str(e) else f"cannot use it as the store ({e})"
+            raise StoreError(f"{self.path}: {what}") from None
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot create the store's folder ({e.strerror or e})") from None
 
     # -- schema ------------------------------------------------------------------------------
     def version(self) -> int:
@@ -177,7 +190,7 @@ class Store:
     def migrate(self):
         current = self.version()
         if current > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path}: database schema {current} is newer than this auditor "
+            raise StoreError(f"{self.path}: database schema {current} is newer than this auditor "
                                f"({SCHEMA_VERSION}); upgrade auditor")
         for version, ddl in MIGRATIONS:
             if version <= current:
