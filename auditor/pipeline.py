@@ -19,15 +19,28 @@ from .analyse.rules import RuleSet, load_rules
 from .score import band, fingerprint, score_findings
 
 
+BUNDLED = "bundled"
+
+
 class Auditor:
-    def __init__(self, rules_dir: Optional[Path] = None, ruleset: Optional[RuleSet] = None):
+    """model: BUNDLED (the judge shipped in the package), a path to another judge model, a loaded
+    Judge, or None for the rules alone."""
+
+    def __init__(self, rules_dir: Optional[Path] = None, ruleset: Optional[RuleSet] = None, model=BUNDLED):
+        from .analyse.judge import Judge
         self.rules = ruleset or load_rules(rules_dir)
-        self.engine = Engine(self.rules)
+        if model is None or isinstance(model, Judge):
+            judge = model
+        else:
+            judge = Judge.load(None if model == BUNDLED else Path(model))
+        self.judge = judge
+        self.engine = Engine(self.rules, judge)
         self.weights = {r.id: r.weight for r in self.rules.rules if r.weight}
 
     @property
     def tool(self) -> dict:
-        return {"name": "auditor", "version": __version__, "rules_version": self.rules.version}
+        return {"name": "auditor", "version": __version__, "rules_version": self.rules.version,
+                "model_version": self.judge.id if self.judge else "none (rules only)"}
 
     def page(self, doc: Document, include_text: bool = False) -> PageResult:
         pg = extract(doc)

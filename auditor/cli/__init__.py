@@ -193,4 +193,4 @@ def main():
 
 
 # the commands register themselves on `main`
-from . import crawl, rules, scan, store  # noqa: E402,F401
+from . import crawl, judge, rules, scan, store  # noqa: E402,F401
