@@ -234,6 +234,8 @@ class Fetcher:
         except httpx.TooManyRedirects:
             return Fetched(url, fetched_at=when, error="too many redirects")
         except (httpx.RemoteProtocolError, httpx.ReadError) as e:
+            if "location header" in str(e).lower():    # httpx refuses to parse some Location values
+                return Fetched(url, fetched_at=when, error=f"redirect to an unusable Location ({e})")
             return Fetched(url, fetched_at=when, error=f"connection broken: {e}")
         except httpx.HTTPError as e:
             return Fetched(url, fetched_at=when, error=f"{type(e).__name__}: {e}")

@@ -61,10 +61,10 @@ def address_kind(ip: IPAddress) -> Optional[str]:
         return "multicast"
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
         return "shared (CGNAT)"
-    if ip.is_private:
-        return "private"
     if ip.is_reserved:
         return "reserved"
+    if ip.is_private:
+        return "private"
     if not ip.is_global:
         return "non-global"
     return None
@@ -167,10 +167,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     built is replaced by one made the same way with the backend added; no proxies are used.
     """
 
-    def __init__(self, guard: Guard, limits: httpx.Limits):
+    def __init__(self, guard: Guard, limits: httpx.Limits, inner: Optional[httpcore.AsyncNetworkBackend] = None):
         super().__init__(limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry, network_backend=GuardedBackend(guard))
+            keepalive_expiry=limits.keepalive_expiry, network_backend=GuardedBackend(guard, inner))
