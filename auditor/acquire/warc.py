@@ -179,34 +179,56 @@ def _read_archive(paths: list[Path], max_bytes: Optional[int]):
         yield where, [], [Error(where, f"{where}: no audited pages in this WARC file")]
 
 
-def _records(path: Path, errors: list):
-    """The file's records, with a truncated or unreadable file noted in `errors` at the end."""
-    quiet = io.StringIO()          # warcio writes decompression errors to stderr; they are reported here
-    it = None
-    try:
-        with open(path, "rb") as fh, contextlib.redirect_stderr(quiet):
-            it = _Iterator(fh)
-            for rec in it:
-                yield rec
-    except Exception as e:
-        errors.append(Error(str(path), f"{path}: not a readable WARC file ({type(e).__name__}: {e}); "
-                                       f"the records before the damage are used"))
-        return
-    if it is not None and it.ended_cleanly is False or quiet.getvalue():
-        errors.append(Error(str(path), f"{path}: truncated or corrupt: the file ends inside a record; sites whose "
-                                       f"records were cut are reported as incomplete"))
+class _Reading:
+    """One pass over a file: its records, with a truncated or unreadable file noted in `errors`.
+
+    warcio writes decompression errors to stderr and carries on; they are caught here (stderr is
+    redirected only while warcio itself reads: `with reading.quiet():` around content reads) and
+    reported as one error of the file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.errors: list[Error] = []
+        self._stderr = io.StringIO()
+
+    def quiet(self):
+        return contextlib.redirect_stderr(self._stderr)
+
+    def records(self):
+        it = None
+        try:
+            with open(self.path, "rb") as fh:
+                it = _Iterator(fh)
+                records = iter(it)
+                while True:
+                    with self.quiet():
+                        rec = next(records, None)
+                    if rec is None:
+                        break
+                    yield rec
+        except Exception as e:
+            self.errors.append(Error(str(self.path), f"{self.path}: not a readable WARC file ({type(e).__name__}: "
+                                                     f"{e}); the records before the damage are used"))
+            return
+        if (it is not None and it.ended_cleanly is False) or self._stderr.getvalue():
+            self.errors.append(Error(str(self.path), f"{self.path}: truncated or corrupt: the file ends inside a "
+                                                     f"record; sites whose records were cut are reported as incomplete"))
 
 
 def _index(path: Path) -> _FileIndex:
     ix = _FileIndex(path)
     seen: set[str] = set()
-    for rec in _records(path, ix.errors):
+    reading = _Reading(path)
+    for rec in reading.records():
         h = rec.rec_headers
         if rec.rec_type == "warcinfo":
-            ix.marks_sites = ix.marks_sites or f"{SITE_RECORDS}: yes".encode() in rec.content_stream().read(65536)
+            with reading.quiet():
+                info = rec.content_stream().read(65536)
+            ix.marks_sites = ix.marks_sites or f"{SITE_RECORDS}: yes".encode() in info
         elif rec.rec_type == "metadata" and h.get_header(SITE_END) == "yes":
             try:
-                payload = json.loads(rec.content_stream().read(16 << 20))
+                with reading.quiet():
+                    payload = json.loads(rec.content_stream().read(16 << 20))
                 ix.ends.append((h.get_header(TARGET), h.get_header("WARC-Record-ID"), payload))
             except ValueError:
                 continue           # a cut end record: the site counts as unfinished
@@ -215,6 +237,7 @@ def _index(path: Path) -> _FileIndex:
             if target not in seen:
                 seen.add(target)
                 ix.targets.append(target)
+    ix.errors = reading.errors
     return ix
 
 
@@ -224,8 +247,8 @@ def _rebuild(i: int, ix: _FileIndex, winner: dict, partial: dict, max_bytes: Opt
     ends = {rec_id: payload for _, rec_id, payload in ix.ends}
     pages: dict[str, dict[str, Document]] = {}       # target -> record id -> page
     problems: dict[str, list[Error]] = {}            # target -> pages that could not be used
-    errors: list[Error] = []
-    for rec in _records(ix.path, errors):
+    reading = _Reading(ix.path)
+    for rec in reading.records():
         h = rec.rec_headers
         if rec.rec_type == "metadata" and h.get_header(SITE_END) == "yes":
             target, rec_id = h.get_header(TARGET), h.get_header("WARC-Record-ID")
@@ -254,7 +277,8 @@ def _rebuild(i: int, ix: _FileIndex, winner: dict, partial: dict, max_bytes: Opt
         elif not (win == (i, None) or partial.get(target) == i):
             continue                        # this site is rebuilt from another file
         limit = max_bytes if max_bytes is not None else 1 << 62
-        body = rec.content_stream().read(limit + 1)
+        with reading.quiet():
+            body = _read_upto(rec.content_stream(), limit + 1)
         if len(body) > limit:
             problems.setdefault(target, []).append(Error(url, (
                 f"archived body larger than the {limit:,}-byte limit (--max-size); not audited")))
@@ -283,8 +307,20 @@ def _rebuild(i: int, ix: _FileIndex, winner: dict, partial: dict, max_bytes: Opt
             errs.append(Error(target, f"incomplete in {ix.path}: the crawl of this site was stopped before it "
                                       f"finished (no end-of-site record); {len(docs)} archived page(s) audited"))
         yield target, docs, errs
-    if errors or ix.errors:
-        yield str(ix.path), [], errors or ix.errors
+    if reading.errors or ix.errors:
+        yield str(ix.path), [], reading.errors or ix.errors
+
+
+def _read_upto(stream, n: int) -> bytes:
+    """At most n bytes, read 1 MiB at a time (one big read would hold two copies of n bytes)."""
+    parts, got = [], 0
+    while got < n:
+        piece = stream.read(min(1 << 20, n - got))
+        if not piece:
+            break
+        parts.append(piece)
+        got += len(piece)
+    return b"".join(parts)
 
 
 def _iso(warc_dt: Optional[str]) -> Optional[str]:
