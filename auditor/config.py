@@ -1,7 +1,7 @@
 """Crawler settings: defaults, a TOML file, then command-line flags, in that order of precedence.
 
 The default file is $AUDITOR_CONFIG, else $XDG_CONFIG_HOME/auditor/config.toml (usually
-~/.config/auditor/config.toml). Every key is also a flag of `auditor audit` and `auditor batch`.
+~/.config/auditor/config.toml). The main keys are also flags of `auditor audit` and `auditor batch`.
 
     [crawl]
     user_agent = "auditor/0.1 (+https://example.org/about-our-audits)"
