@@ -51,25 +51,25 @@ def test_a_deeply_nested_site_is_audited_in_a_batch(tmp_path):
     assert line["error"] is None and line["counts"].get("guarantee") == 1
 
 
-@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
-def test_utf16_files_with_a_bom_are_decoded(tmp_path, encoding):
-    f = tmp_path / "notes.txt"
-    f.write_bytes("\ufeffSatisfaction guaranteed at our clínica.".encode(encoding))
-    r = run_cli("scan", "-f", "json", "--include-text", f)
+def test_utf16_files_with_a_bom_are_decoded_and_html_under_other_extensions_is_sniffed(tmp_path):
+    files = []
+    for enc in ("utf-16-le", "utf-16-be"):
+        f = tmp_path / f"notes-{enc}.txt"
+        f.write_bytes("\ufeffSatisfaction guaranteed at our clínica.".encode(enc))
+        files.append(f)
+    php = tmp_path / "index.php"
+    php.write_text("<!DOCTYPE html><html><head><title>Clinic</title><script>var claim = 'Satisfaction guaranteed';"
+                   "</script></head><body><p>Our exosome therapy is FDA approved.</p></body></html>", encoding="utf-8")
+    r = run_cli("scan", "-f", "jsonl", "--include-text", *files, php)
     assert r.returncode == 0, r.stderr.decode()
-    page = json.loads(r.stdout)["pages"][0]
-    assert page["text"] == "Satisfaction guaranteed at our clínica."
-    assert page["findings"][0]["category"] == "guarantee"
-
-
-def test_html_under_an_unknown_extension_is_read_as_html(tmp_path):
-    f = tmp_path / "index.php"
-    f.write_text("<!DOCTYPE html><html><head><title>Clinic</title><script>var claim = 'Satisfaction guaranteed';"
-                 "</script></head><body><p>Our exosome therapy is FDA approved.</p></body></html>", encoding="utf-8")
-    r = run_cli("scan", "-f", "json", "--include-text", f)
-    page = json.loads(r.stdout)["pages"][0]
+    reps = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    for rep in reps[:2]:
+        page = rep["pages"][0]
+        assert page["text"] == "Satisfaction guaranteed at our clínica."
+        assert page["findings"][0]["category"] == "guarantee"
+    page = reps[2]["pages"][0]
     assert page["content_type"] == "text/html"
-    assert page["text"] == "Clinic\n\nOur exosome therapy is FDA approved."
+    assert page["text"] == "Clinic\n\nOur exosome therapy is FDA approved."        # no script text
     assert {x["category"] for x in page["findings"]} == {"fda-misstatement"}
 
 
