@@ -119,6 +119,8 @@ def load(path: Optional[str] = None, **overrides) -> CrawlConfig:
                  "max_crawl_delay"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"{name} must not be negative")
+    if cfg.timeout <= 0 or cfg.request_timeout <= 0:
+        raise ConfigError("timeout (a whole site) and request_timeout (one request) must be positive")
     if cfg.max_pages < 1 or cfg.depth < 0 or cfg.max_bytes < 1:
         raise ConfigError("max_pages must be at least 1, depth at least 0 and max_bytes positive")
     return cfg

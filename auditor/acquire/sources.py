@@ -82,13 +82,13 @@ def iter_inputs(targets: list[str], opts: ReadOptions) -> Iterator[Union[Documen
     """Yield Documents (or Errors) for files, folders (recursively) and '-' (standard input).
 
     WARC files are yielded as ("warc", [paths]) for the caller to expand: the WARC files of one
-    folder, or of consecutive arguments, together, since a resumed batch writes one file per
-    run and a site may stand in several of them.
+    folder (after its other files), or of consecutive arguments, together, since a resumed batch
+    writes one file per run and a site may stand in several of them.
     """
     warcs: list[Path] = []
     for item in _iter_inputs(targets, opts):
         if isinstance(item, tuple) and item[0] == "warc":
-            warcs.append(item[1])
+            warcs.extend(item[1])
             continue
         if warcs:
             yield ("warc", warcs)
@@ -125,14 +125,22 @@ def _iter_inputs(targets: list[str], opts: ReadOptions) -> Iterator[Union[Docume
                 yield Error(target, f"{target}: folder holds no .txt, .html or .warc.gz files")
                 continue
             for f in files:
-                yield from _one_file(str(f), f, opts)
+                if not _is_warc(f):
+                    yield from _one_file(str(f), f, opts)
+            warcs = [f for f in files if _is_warc(f)]
+            if warcs:
+                yield ("warc", warcs)
             continue
         yield from _one_file(target, p, opts)
 
 
+def _is_warc(p: Path) -> bool:
+    return p.name.endswith((".warc", ".warc.gz"))
+
+
 def _one_file(target: str, p: Path, opts: ReadOptions):
-    if p.name.endswith((".warc", ".warc.gz")):
-        yield ("warc", p)
+    if _is_warc(p):
+        yield ("warc", [p])
         return
     try:
         data = _read_limited(p, opts)
