@@ -185,8 +185,8 @@ def test_audit_cli_writes_report_and_warc_and_scan_reproduces_it(server, tmp_pat
 
 
 def test_ignore_robots_is_loud_and_recorded(server, tmp_path):
-    r = run_cli("audit", "--allow-private", "--only-url", "--ignore-robots", "--delay", "0", "--jitter", "0", "--output-dir",
-                tmp_path, "--format", "json", server.url + "/treatments")
+    r = run_cli("audit", "--allow-private", "--only-url", "--ignore-robots", "--delay", "0", "--jitter", "0",
+                "--output-dir", tmp_path, "--format", "json", server.url + "/treatments")
     assert r.returncode in (0, 1)
     assert b"WARNING" in r.stderr and b"robots.txt will NOT be obeyed" in r.stderr
     assert json.loads(r.stdout)["robots"].startswith("IGNORED")
@@ -196,7 +196,8 @@ def test_config_file_and_bad_config(tmp_path, server):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[crawl]\nuser_agent = "TestBot/1.0 (+https://example.org/bot)"\ndelay = 0\njitter = 0\n'
                    'max_pages = 2\n', encoding="utf-8")
-    r = run_cli("audit", "--allow-private", "--config", cfg, "--output-dir", tmp_path, "--format", "jsonl", server.url + "/")
+    r = run_cli("audit", "--allow-private", "--config", cfg, "--output-dir", tmp_path, "--format", "jsonl",
+                server.url + "/")
     assert r.returncode in (0, 1, 3)
     assert {e["agent"] for e in server.site.log} == {"TestBot/1.0 (+https://example.org/bot)"}
     pages = [e for e in server.site.log if e["path"] != "/robots.txt"]

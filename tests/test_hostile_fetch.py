@@ -90,7 +90,8 @@ def _clinica_routes():
     page = html("<p>Clínica regenerativa. Satisfaction guaranteed.</p>"
                 "<a href='/tratamientos/células madre'>Células madre</a> <a href='/vieja'>old</a>")
     return {"/cl%C3%ADnica": lambda h: h.send(200, page),
-            "/tratamientos/c%C3%A9lulas%20madre": lambda h: h.send(200, html("<p>Our exosome therapy is FDA approved.</p>")),
+            "/tratamientos/c%C3%A9lulas%20madre":
+                lambda h: h.send(200, html("<p>Our exosome therapy is FDA approved.</p>")),
             # raw UTF-8 bytes in Location, as some servers send them
             "/vieja": lambda h: h.send_raw(b"HTTP/1.1 301 Moved\r\nContent-Length: 0\r\nLocation: /se\xc3\xb1al"),
             "/se%C3%B1al": lambda h: h.send(200, html("<p>Se\u00f1al.</p>"))}

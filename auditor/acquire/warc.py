@@ -212,7 +212,8 @@ class _Reading:
             return
         if (it is not None and it.ended_cleanly is False) or self._stderr.getvalue():
             self.errors.append(Error(str(self.path), f"{self.path}: truncated or corrupt: the file ends inside a "
-                                                     f"record; sites whose records were cut are reported as incomplete"))
+                                                     "record; sites whose records were cut are reported as "
+                                                     "incomplete"))
 
 
 def _index(path: Path) -> _FileIndex:
