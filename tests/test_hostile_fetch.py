@@ -14,6 +14,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from auditor.acquire.crawl import Crawler
+from auditor.acquire.warc import read_sites
 from auditor.config import CrawlConfig
 from conftest import ROOT, run_cli
 from hostile import Routes, html
@@ -47,6 +48,7 @@ _CHILD = r"""
 import asyncio, json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))     # the test bounds its own memory
 from auditor.acquire.crawl import Crawler
+from auditor.acquire.warc import read_sites
 from auditor.config import CrawlConfig
 cfg = CrawlConfig(delay=0, jitter=0, request_timeout=20, retries=0, max_bytes=1_000_000, warc=False,
                   allow_private=True, obey_robots=False, only_url=True)
@@ -114,9 +116,8 @@ def test_non_ascii_start_url_links_and_location_are_fetched_and_archived(tmp_pat
         uris = [rec.rec_headers.get_header("WARC-Target-URI") for rec in ArchiveIterator(fh)
                 if rec.rec_type == "response"]
     assert srv.url + "/cl%C3%ADnica" in uris and all(u.isascii() for u in uris)
-    # encoded once: scanning the archive gives the same pages
-    again = json.loads(run_cli("scan", "-f", "json", warc).stdout)
-    assert [p["url"] for p in again["pages"]] == urls
+    # encoded once: the archive gives back the same pages
+    assert [[d.url for d in docs] for _, docs, _ in read_sites(warc)] == [urls]
 
 
 def test_non_ascii_url_in_a_batch_is_audited(tmp_path):
