@@ -73,7 +73,7 @@ def test_fixture_site_audit_report_in_the_browser(chromium, tmp_path):
     from siteserver import FixtureServer
     with FixtureServer() as server:
         report = tmp_path / "site.html"
-        r = run_cli("audit", "--delay", "0", "--jitter", "0", "--max-pages", "5", "--output-dir", tmp_path,
+        r = run_cli("audit", "--allow-private", "--delay", "0", "--jitter", "0", "--max-pages", "5", "--output-dir", tmp_path,
                     "--format", "html", "--output", report, "-q", server.url + "/")
         assert r.returncode in (0, 3), r.stderr.decode()[-2000:]
     html = report.read_text(encoding="utf-8")

@@ -62,11 +62,16 @@ def _crawl_options(fn):
         click.option("--only-url", is_flag=True, default=None, help="Audit just the given page, follow no links."),
         click.option("--ignore-robots", is_flag=True, default=False,
                      help="Do not obey robots.txt (loud, and recorded in the report)."),
+        click.option("--allow-private", is_flag=True, default=None,
+                     help="Let the start host be on a loopback or private address (recorded in the report); "
+                          "no other host may be."),
         click.option("--user-agent", help="User-Agent to send [config: auditor/VERSION (+contact)]."),
         click.option("--contact", help="Contact URL named in the User-Agent."),
         click.option("--delay", type=float, help="Seconds between requests to one host, at least [config: 1]."),
         click.option("--jitter", type=float, help="Up to this many random seconds added to the delay [config: 0.5]."),
-        click.option("--timeout", type=float, help="Total seconds for one request [config: 30]."),
+        click.option("--timeout", type=float,
+                     help="Seconds one whole site may take, requests and waits included; what was fetched "
+                          "by then is kept [config: 600]."),
         click.option("--max-size", "max_bytes", help="Largest body after decompression, e.g. 5MB [config: 5MB]."),
         click.option("--retries", type=int, help="Retries on 429 and 5xx [config: 2]."),
         click.option("--output-dir", type=click.Path(file_okay=False),

@@ -51,10 +51,11 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
                 yield failed(item.target, item)
                 continue
             if isinstance(item, tuple) and item[0] == "warc":
+                where = ", ".join(map(str, item[1]))
                 try:
-                    yield from _warc_reports(auditor, item[1], include_text, state)
+                    yield from _warc_reports(auditor, item[1], include_text, state, opts.max_bytes)
                 except Exception as e:      # a bug met in one archive: its error report, then the next input
-                    yield failed(str(item[1]), internal_error(str(item[1]), e))
+                    yield failed(where, internal_error(where, e))
                 continue
             try:                            # a bug met on one input is that input's error report
                 page = auditor.page(item, include_text=include_text)
@@ -72,15 +73,17 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
         sys.exit(1)
 
 
-def _warc_reports(auditor, path, include_text, state):
-    """One site report per audited site in the archive, rebuilt exactly as the live run built it."""
+def _warc_reports(auditor, paths, include_text, state, max_bytes=None):
+    """One site report per audited site in the archives (the WARC files of one folder or of
+    consecutive arguments are read together), rebuilt exactly as the live run built it."""
     from ..acquire.warc import read_sites
-    for target, docs, errors in read_sites(path):
+    source = ", ".join(map(str, paths))
+    for target, docs, errors in read_sites(paths, max_bytes):
         if errors and not docs:
             state["errors"] += 1
             for e in errors:
                 click.echo(f"auditor: {e.reason}", err=True)
-        rep = auditor.audit_site(target, docs, errors, include_text=include_text, extra={"source": str(path)})
+        rep = auditor.audit_site(target, docs, errors, include_text=include_text, extra={"source": source})
         for f in rep.findings():
             state["worst"] = max(state["worst"], severity_rank(f.severity))
         yield rep
