@@ -34,13 +34,18 @@ def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict) -> tupl
         sentence = text[start:end]
         asserted = sorted((h for h in c.hits if h.cue is None), key=lambda h: -severity_rank(h.rule.severity))
         p = round(float(p), 3)
-        if p >= judge.thresholds.get(c.category, judge.threshold):
+        t = judge.thresholds.get(c.category, judge.threshold)
+        if asserted and p >= judge.rule_thresholds.get(c.category, 2.0):
+            t = min(t, judge.rule_thresholds[c.category])
+        if p >= t:
             reasons = judge.explain(X[k], lex[k], c.category)
             rule = asserted[0].rule if asserted else None
             cand = candidate_rules.get(c.category)
             cues = [Cue(m.category, m.text, m.direction, *m.char) for m in st.mods_by_sent.get(c.si, [])]
             region = st.blocks[st.block_of(start)].region if st.blocks else "main"
-            why = f"judge {judge.id}: probability {p:.2f} >= {judge.thresholds.get(c.category, judge.threshold):.2f}"
+            why = f"judge {judge.id}: probability {p:.2f} >= {t:.2f}"
+            if t < judge.thresholds.get(c.category, judge.threshold):
+                why += " (the threshold for a sentence a rule asserted)"
             if rule:
                 why += f"; pattern of {rule.id} matched {text[asserted[0].cs:asserted[0].ce]!r}"
             findings.append(Finding(

@@ -48,6 +48,8 @@ class Judge:
         self.categories = list(model["categories"])
         self.threshold = float(model["threshold"])
         self.thresholds = {c: float(model.get("thresholds", {}).get(c, self.threshold)) for c in self.categories}
+        # candidates a YAML rule asserted pass at this lower probability (learned per category)
+        self.rule_thresholds = {c: float(v) for c, v in model.get("rule_thresholds", {}).items()}
         lex = model["lexical"]
         self.lex_columns = {c: i for i, c in enumerate(lex["columns"])}
         self.lex_index = {name: i for i, name in enumerate(lex["vocabulary"])}
@@ -91,7 +93,13 @@ class Judge:
             raise ModelError(f"{path}: no judge model here; build one with `auditor train LABELLED_DIR -o {path}`") from None
         except (OSError, ValueError) as e:
             raise ModelError(f"{path}: cannot read the judge model ({e}); rebuild it with `auditor train`") from None
-        return cls(model, hashlib.sha256(raw).hexdigest())
+        try:
+            return cls(model, hashlib.sha256(raw).hexdigest())
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise ModelError(f"{path}: not a complete judge model ({type(e).__name__}: {e}); "
+                             "rebuild it with `auditor train`") from None
 
     @property
     def version(self) -> str:

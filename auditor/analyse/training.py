@@ -88,10 +88,10 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
     """Decides whether a candidate sentence is the page's own claim of its category."""
 
     def __init__(self, C=0.3, page_C=4.0, min_sites=2, min_positives=3, inner_folds=4, trees=150, depth=4,
-                 learning_rate=0.05, min_leaf=20, threshold=0.3, seed=0):
+                 learning_rate=0.05, min_leaf=20, threshold=0.3, policy="rules", seed=0):
         self.C, self.page_C, self.min_sites, self.min_positives = C, page_C, min_sites, min_positives
         self.inner_folds, self.trees, self.depth, self.learning_rate = inner_folds, trees, depth, learning_rate
-        self.min_leaf, self.threshold, self.seed = min_leaf, threshold, seed
+        self.min_leaf, self.threshold, self.policy, self.seed = min_leaf, threshold, policy, seed
 
     # -- stage 1 ----------------------------------------------------------------------------
     def _fit_pages(self, pages, page_y, page_groups):
@@ -144,7 +144,8 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
     # -- the estimator ------------------------------------------------------------------------
     def fit(self, X, y, groups, page_selling=None):
         """X: Samples; y: 1 (the page's claim) or 0; groups: each sample's site.
-        page_selling: page key -> 1 when the page sells (a clinic page), else 0."""
+        page_selling: page key -> 1 when the page sells (a clinic page), 0 when it does not, None
+        when its kind is unknown (it then teaches the candidates, not the page voice)."""
         y = numpy.asarray(y, dtype=int)
         groups = numpy.asarray(groups)
         self.categories_ = sorted({s.category for s in X})
@@ -152,7 +153,8 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
         cats = numpy.array([s.category for s in X])
         keys, page_dicts, row_page = self._page_table(X)
         page_groups = numpy.array([groups[numpy.flatnonzero(row_page == i)[0]] for i in range(len(keys))])
-        page_y = numpy.array([int((page_selling or {}).get(k, 0)) for k in keys])
+        known = [(page_selling or {}).get(k, 0) for k in keys]
+        page_y = numpy.array([-1 if v is None else int(v) for v in known])
 
         # out-of-fold stage-1 scores, folds grouped by site
         n_folds = min(self.inner_folds, len(set(page_groups)))
@@ -160,24 +162,37 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
         for tr_p, te_p in GroupKFold(n_splits=n_folds).split(numpy.arange(len(keys)), groups=page_groups):
             tr = numpy.isin(row_page, tr_p)
             te = ~tr
-            if len(set(page_y[tr_p])) > 1:
-                selling_pages[te_p] = self._selling(self._fit_pages([page_dicts[i] for i in tr_p], page_y[tr_p],
-                                                                    page_groups[tr_p]), [page_dicts[i] for i in te_p])
+            tk = tr_p[page_y[tr_p] >= 0]
+            if len(set(page_y[tk])) > 1:
+                selling_pages[te_p] = self._selling(self._fit_pages([page_dicts[i] for i in tk], page_y[tk],
+                                                                    page_groups[tk]), [page_dicts[i] for i in te_p])
             else:
-                selling_pages[te_p] = page_y[tr_p].mean()
+                selling_pages[te_p] = page_y[tk].mean() if len(tk) else 0.5
             Xtr = [X[i] for i in numpy.flatnonzero(tr)]
             model = self._fit_lexical(Xtr, y[tr], cats[tr], groups[tr])
             a, b = self._lexical_scores(model, [X[i] for i in numpy.flatnonzero(te)])
             s_shared[te], s_own[te] = a, b
         D = self._dense(X, s_shared, s_own, selling_pages[row_page])
-        self.gbm_ = HistGradientBoostingClassifier(max_iter=self.trees, learning_rate=self.learning_rate,
-                                                   max_depth=self.depth, min_samples_leaf=self.min_leaf,
-                                                   l2_regularization=1.0, early_stopping=False,
-                                                   random_state=self.seed).fit(D, y)
+        self.gbm_ = self._gbm().fit(D, y)
+        self.thresholds_, self.rule_thresholds_ = {}, {}
+        if self.policy in ("learned", "rules"):
+            oof = numpy.zeros(len(X))
+            for tr, te in GroupKFold(n_splits=n_folds).split(D, groups=groups):
+                oof[te] = self._gbm().fit(D[tr], y[tr]).predict_proba(D[te])[:, 1]
+            asserted = numpy.array([s.f.get("r=asserted", 0.0) > 0 for s in X])
+            self.thresholds_, self.rule_thresholds_ = _policy(oof, y, cats, asserted, self.threshold,
+                                                              self.min_positives, self.policy == "rules")
         # the final stage-1 models, on every page
-        self.pages_ = self._fit_pages(page_dicts, page_y, page_groups) if len(set(page_y)) > 1 else None
+        k = numpy.flatnonzero(page_y >= 0)
+        self.pages_ = (self._fit_pages([page_dicts[i] for i in k], page_y[k], page_groups[k])
+                       if len(set(page_y[k])) > 1 else None)
         self.lexical_ = self._fit_lexical(X, y, cats, groups)
         return self
+
+    def _gbm(self):
+        return HistGradientBoostingClassifier(max_iter=self.trees, learning_rate=self.learning_rate,
+                                              max_depth=self.depth, min_samples_leaf=self.min_leaf,
+                                              l2_regularization=1.0, early_stopping=False, random_state=self.seed)
 
     def stage1(self, X):
         """(shared, category, selling) scores of each sample."""
@@ -191,7 +206,11 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
         return self.gbm_.predict_proba(D)
 
     def predict(self, X):
-        return (self.predict_proba(X)[:, 1] >= self.threshold).astype(int)
+        p = self.predict_proba(X)[:, 1]
+        t = numpy.array([self.thresholds_.get(s.category, self.threshold) for s in X])
+        r = numpy.array([self.rule_thresholds_.get(s.category, 2.0) if s.f.get("r=asserted", 0.0) > 0 else 2.0
+                         for s in X])
+        return ((p >= t) | (p >= r)).astype(int)
 
     # -- export -----------------------------------------------------------------------------
     def to_model(self) -> dict:
@@ -220,9 +239,45 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
                           "value": [_r(v if leaf else v * self.learning_rate)
                                     for v, leaf in zip(nodes["value"], nodes["is_leaf"])]})
         return {"format": FORMAT, "categories": self.categories_, "threshold": self.threshold,
+                "thresholds": {c: _r(v) for c, v in sorted(self.thresholds_.items())},
+                "rule_thresholds": {c: _r(v) for c, v in sorted(self.rule_thresholds_.items())},
                 "params": self.get_params(), "lexical": lexical_part, "page": page_part,
                 "context": {"features": dense_names(self.categories_), "baseline": _r(float(
                     numpy.ravel(self.gbm_._baseline_prediction)[0])), "trees": trees}}
+
+
+GRID = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+RULE_GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+
+
+def _f1(pred, y):
+    tp = int((pred & (y == 1)).sum())
+    return 2 * tp / (int(pred.sum()) + int((y == 1).sum())) if tp else 0.0
+
+
+def _policy(p, y, cats, asserted, default, min_positives, rules_only=False):
+    """Per category, the threshold on the judge's probability, and a lower one for candidates a
+    YAML rule asserted, that give the best F1 on out-of-fold probabilities (by site). A category
+    with fewer than `min_positives` examples keeps the default threshold and no rule threshold.
+    Precision first: of thresholds within 0.01 F1 of the best, the highest wins."""
+    thresholds, rule_thresholds = {}, {}
+    for c in sorted(set(cats)):
+        m = cats == c
+        yc, pc, ac = y[m], p[m], asserted[m]
+        if int((yc == 1).sum()) < min_positives:
+            continue
+        scored = []
+        for t in ((default,) if rules_only else GRID):
+            for r in (2.0,) + tuple(v for v in RULE_GRID if v < t):
+                pred = (pc >= t) | (ac & (pc >= r))
+                # higher thresholds first among near-ties: fewer, surer findings
+                scored.append((_f1(pred, yc), t, min(r, t)))
+        best = max(f for f, _, _ in scored)
+        t, r, _ = max((t, r, f) for f, t, r in scored if f >= best - 0.01)
+        thresholds[c] = t
+        if r < t:
+            rule_thresholds[c] = r
+    return thresholds, rule_thresholds
 
 
 def _r(v: float) -> float:
@@ -266,7 +321,7 @@ def fit_judge(prepared: list[Prepared], **params) -> ClaimJudge:
                 X.append(s)
                 y.append(t)
                 groups.append(p.page.group)
-    selling = {p.page.doc: p.page.kind == "clinic" for p in prepared}
+    selling = {p.page.doc: (p.page.kind == "clinic") if p.page.kind else None for p in prepared}
     return ClaimJudge(**params).fit(X, y, groups, page_selling=selling)
 
 

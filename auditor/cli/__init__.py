@@ -32,13 +32,33 @@ def _size(value: str) -> int:
         raise click.BadParameter(f"{value!r} is not a size; write e.g. 10MB or 500KB") from None
 
 
+def _judge_options(fn):
+    """--model and --rules-only, for every command that audits. They are kept in the click context
+    (not passed to the command) so that every command builds its Auditor the same way."""
+    def keep(ctx, param, value):
+        if value is not None and value is not False:
+            ctx.meta["auditor." + param.name] = value
+        return value
+    fn = click.option("--rules-only", is_flag=True, expose_value=False, callback=keep,
+                      help="Decide with the YAML rules alone, without the trained claim judge.")(fn)
+    fn = click.option("--model", type=click.Path(dir_okay=False, exists=True), expose_value=False, callback=keep,
+                      help="A claim-judge model built by `auditor train` [default: the one bundled].")(fn)
+    return fn
+
+
 def _load_auditor(rules_dir: Optional[str]):
-    from ..pipeline import Auditor
+    from ..analyse.judge import ModelError
     from ..analyse.rules import RuleError
+    from ..pipeline import BUNDLED, Auditor
+    meta = click.get_current_context().meta
+    model = None if meta.get("auditor.rules_only") else meta.get("auditor.model", BUNDLED)
     try:
-        return Auditor(Path(rules_dir) if rules_dir else None)
+        return Auditor(Path(rules_dir) if rules_dir else None, model=model)
     except RuleError as e:
         click.echo(f"auditor: bad rule file: {e}", err=True)
+        sys.exit(2)
+    except ModelError as e:
+        click.echo(f"auditor: {e} (or audit with --rules-only)", err=True)
         sys.exit(2)
 
 

@@ -8,7 +8,7 @@ import click
 
 from ..faults import LocalFault, describe, is_local
 from ..model import SEVERITIES, internal_error, severity_rank
-from . import (FORMATS, _categories, _crawl_config, _crawl_options, _db_path, _load_auditor, _open_store, _output_file,
+from . import (FORMATS, _judge_options, _categories, _crawl_config, _crawl_options, _db_path, _load_auditor, _open_store, _output_file,
                _fail, _report_formats, _rule_info, _stamp, _writable_dir, _write_reports, main)
 
 @main.command()
@@ -22,6 +22,7 @@ from . import (FORMATS, _categories, _crawl_config, _crawl_options, _db_path, _l
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+@_judge_options
 def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, config_path, ignore_robots, max_bytes, **kw):
     """Crawl and audit sites: each URL's page plus up to --max-pages same-site pages.
 
@@ -145,6 +146,7 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
 @click.option("--verbose", "-v", is_flag=True, help="A line per finished site on stderr.")
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
+@_judge_options
 def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir, config_path, ignore_robots,
           max_bytes, **kw):
     """Audit every site listed in INPUT_FILE, resumably, into the store.

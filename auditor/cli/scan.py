@@ -6,7 +6,7 @@ import sys
 import click
 
 from ..model import SEVERITIES, Error, internal_error, severity_rank
-from . import FORMATS, _load_auditor, _output_file, _rule_info, _size, _write_reports, main
+from . import FORMATS, _judge_options, _load_auditor, _output_file, _rule_info, _size, _write_reports, main
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
@@ -21,6 +21,7 @@ from . import FORMATS, _load_auditor, _output_file, _rule_info, _size, _write_re
               help="Bytes that are not UTF-8: report the position and skip (strict), or decode with U+FFFD.")
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
+@_judge_options
 def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, rules_dir):
     """Audit local files: .txt (UTF-8), .html/.htm, folders (recursively), .warc.gz, or - for stdin.
 
