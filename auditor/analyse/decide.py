@@ -24,21 +24,28 @@ def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict) -> tupl
     items = [(pf.candidate(c), c.category) for c in cands]
     X, lex = judge.rows(items, judge.selling(pf.page_words()))
     probs = judge.probabilities(X)
+    asserted_of = [sorted((h for h in c.hits if h.cue is None), key=lambda h: -severity_rank(h.rule.severity))
+                   for c in cands]
+    limits = []
+    for c, asserted in zip(cands, asserted_of):
+        t = judge.thresholds.get(c.category, judge.threshold)
+        if asserted and c.category in judge.rule_thresholds:
+            t = min(t, judge.rule_thresholds[c.category])
+        limits.append(t)
+    rounded = [round(float(p), 3) for p in probs.tolist()]
+    kept = [k for k, (p, t) in enumerate(zip(rounded, limits)) if p >= t]
+    # the reasons of every finding of the page, in one walk of the trees
+    contrib = dict(zip(kept, judge.contributions(X[kept]))) if kept else {}
     findings, suppressed = [], []
     text = st.text
-    for k, (c, p) in enumerate(zip(cands, probs.tolist())):
+    for k, (c, p, t, asserted) in enumerate(zip(cands, rounded, limits, asserted_of)):
         sc, sce = st.chars(*st.sents[c.si])
         body = text[sc:sce]
         lead = len(body) - len(body.lstrip())
         start, end = sc + lead, sc + len(body.rstrip())
         sentence = text[start:end]
-        asserted = sorted((h for h in c.hits if h.cue is None), key=lambda h: -severity_rank(h.rule.severity))
-        p = round(float(p), 3)
-        t = judge.thresholds.get(c.category, judge.threshold)
-        if asserted and p >= judge.rule_thresholds.get(c.category, 2.0):
-            t = min(t, judge.rule_thresholds[c.category])
-        if p >= t:
-            reasons = judge.explain(X[k], lex[k], c.category)
+        if k in contrib:
+            reasons = judge.explain(X[k], lex[k], c.category, contrib=contrib[k])
             rule = asserted[0].rule if asserted else None
             cand = candidate_rules.get(c.category)
             cues = [Cue(m.category, m.text, m.direction, *m.char) for m in st.mods_by_sent.get(c.si, [])]

@@ -212,17 +212,25 @@ def dense_names(categories) -> list[str]:
             + ["voice", "stance"] + [f"category={c}" for c in categories])
 
 
+_COUNT_INDEX = {p: i for i, p in enumerate(COUNTS)}
+
+
 def dense(f: dict, shared: float, own: float, selling: float, category: str, categories) -> list[float]:
     """One candidate's row for the second stage, in dense_names() order."""
     row = [shared, own, selling] + [f.get(k, 0.0) for k in DENSE]
-    row += [sum(1 for k in f if k.startswith(p)) for p in COUNTS]
+    counts = [0] * len(COUNTS)
     voice = stance = 0
     for k in f:
-        if k.startswith("voice="):
+        cut = k.find("=")
+        prefix = k[:cut + 1]
+        i = _COUNT_INDEX.get(prefix)
+        if i is not None:
+            counts[i] += 1
+        elif prefix == "voice=":
             voice = int(k[6:])
-        elif k.startswith("stance="):
+        elif prefix == "stance=":
             stance = int(k[7:])
-    row += [voice, stance] + [1.0 if c == category else 0.0 for c in categories]
+    row += counts + [voice, stance] + [1.0 if c == category else 0.0 for c in categories]
     return row
 
 

@@ -128,13 +128,23 @@ class Judge:
         return shared, own, idx
 
     def rows(self, items, selling: float) -> tuple[numpy.ndarray, list]:
-        """The context stage's rows for (features, category) items of one page."""
-        out, lex = [], []
-        for f, cat in items:
-            a, b, idx = self.lexical_scores(f, cat)
-            out.append(dense(f, a, b, selling, cat, self.categories))
-            lex.append(idx)
-        return numpy.asarray(out, dtype="float64").reshape(len(out), len(self.dense_names)), lex
+        """The context stage's rows for (features, category) items of one page (the lexical
+        scores of all items summed in one step)."""
+        n = len(items)
+        index = self.lex_index      # holds lexical features only, so no prefix test is needed
+        lex = [[index[k] for k in f if k in index] for f, _ in items]
+        ends = numpy.cumsum([len(idx) for idx in lex])
+        flat = [i for idx in lex for i in idx]
+        # per-row sums of the rows' weights, as differences of one running sum
+        run = numpy.vstack([numpy.zeros((1, self.lex_W.shape[1])), numpy.cumsum(self.lex_W[flat], 0)]) if flat \
+            else numpy.zeros((1, self.lex_W.shape[1]))
+        S = run[ends] - run[numpy.concatenate([[0], ends[:-1]])] if n else numpy.zeros((0, self.lex_W.shape[1]))
+        cols = numpy.array([self.lex_columns.get(cat, -1) for _, cat in items], dtype="int64")
+        shared = S[:, 0] + self.lex_b[0]
+        own = numpy.where(cols >= 0, S[numpy.arange(n), cols] + self.lex_b[cols], 0.0) if n else shared
+        out = [dense(f, a, b, selling, cat, self.categories)
+               for (f, cat), a, b in zip(items, shared.tolist(), own.tolist())]
+        return numpy.asarray(out, dtype="float64").reshape(n, len(self.dense_names)), lex
 
     def raw(self, X: numpy.ndarray) -> numpy.ndarray:
         """Log-odds of each row: every tree walked for every row at once, level by level."""
@@ -154,19 +164,34 @@ class Judge:
     def probabilities(self, X: numpy.ndarray) -> numpy.ndarray:
         return 1.0 / (1.0 + numpy.exp(-self.raw(X)))
 
-    def explain(self, x: numpy.ndarray, lex_idx: list, category: str, top: int = 6) -> list:
-        """The strongest reasons behind one decision, as (feature, contribution) pairs: each tree
-        split's change of the score goes to the feature it tested, and the lexical scores are
-        shown through the words that weigh most in them."""
-        contrib: dict[int, float] = {}
-        for t in range(len(self._rows)):
-            node = 0
-            while not self.t_leaf[t, node]:
-                f = int(self.t_feat[t, node])
-                nxt = self.t_left[t, node] if x[f] <= self.t_thr[t, node] else self.t_right[t, node]
-                contrib[f] = contrib.get(f, 0.0) + float(self.t_value[t, nxt] - self.t_value[t, node])
-                node = nxt
-        named = [(self.dense_names[f], v) for f, v in contrib.items() if abs(v) >= 0.01]
+    def contributions(self, X: numpy.ndarray) -> numpy.ndarray:
+        """Each row's log-odds split over the context features (Saabas): every split on a row's
+        path gives its change of the score to the feature it tested. Rows add up to raw(X) minus
+        the baseline."""
+        n, T = len(X), len(self._rows)
+        C = numpy.zeros((n, len(self.dense_names)))
+        if not n or not T:
+            return C
+        node = numpy.zeros((n, T), dtype="int64")
+        rows = numpy.arange(n)[:, None]
+        trees = self._rows[None, :]
+        for _ in range(self.depth):
+            leaf = self.t_leaf[trees, node]
+            f = self.t_feat[trees, node]
+            go_left = X[rows, f] <= self.t_thr[trees, node]
+            nxt = numpy.where(leaf, node, numpy.where(go_left, self.t_left[trees, node], self.t_right[trees, node]))
+            step = numpy.where(leaf, 0.0, self.t_value[trees, nxt] - self.t_value[trees, node])
+            numpy.add.at(C, (numpy.broadcast_to(rows, f.shape), f), step)
+            node = nxt
+        return C
+
+    def explain(self, x: numpy.ndarray, lex_idx: list, category: str, top: int = 6, contrib=None) -> list:
+        """The strongest reasons behind one decision, as (feature, contribution) pairs: the context
+        features' shares of the trees' score (contributions()), and the lexical scores shown
+        through the words that weigh most in them."""
+        if contrib is None:
+            contrib = self.contributions(x[None, :])[0]
+        named = [(self.dense_names[f], float(contrib[f])) for f in numpy.flatnonzero(numpy.abs(contrib) >= 0.01)]
         col = self.lex_columns.get(category)
         vocab = self._vocab_names()
         words = []
