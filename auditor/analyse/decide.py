@@ -21,7 +21,7 @@ def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict) -> tupl
     """(findings, suppressed) of one page. candidate_rules: category -> Candidates (severity)."""
     if not cands:
         return [], []
-    items = [(pf.candidate(c), c.category) for c in cands]
+    items = [(pf.sentence(c.si), pf.own(c), c.category) for c in cands]
     X, lex = judge.rows(items, judge.selling(pf.page_words()))
     probs = judge.probabilities(X)
     asserted_of = [sorted((h for h in c.hits if h.cue is None), key=lambda h: -severity_rank(h.rule.severity))

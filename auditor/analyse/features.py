@@ -144,8 +144,13 @@ class PageFeatures:
 
     def candidate(self, c) -> dict:
         """Features of one candidate: its sentence's, plus what concerns its category."""
+        return {**self.sentence(c.si), **self.own(c)}
+
+    def own(self, c) -> dict:
+        """What concerns the candidate's category (its vocabulary, the rules that fired, the cue
+        that governs its words); no key of a sentence's features is among them."""
         st = self.st
-        f = dict(self.sentence(c.si))
+        f: dict = {}
         if c.triggers:
             f["k"] = 1.0
             for s, e in c.triggers:
@@ -213,16 +218,20 @@ def dense_names(categories) -> list[str]:
 
 
 _COUNT_INDEX = {p: i for i, p in enumerate(COUNTS)}
+_DENSE_INDEX = {k: i for i, k in enumerate(DENSE)}
 
 
-def dense(f: dict, shared: float, own: float, selling: float, category: str, categories) -> list[float]:
-    """One candidate's row for the second stage, in dense_names() order."""
-    row = [shared, own, selling] + [f.get(k, 0.0) for k in DENSE]
+def dense_part(f: dict) -> tuple[list, list, int, int]:
+    """What one set of features adds to a dense row: DENSE values, COUNTS, voice and stance."""
+    vals = [0.0] * len(DENSE)
     counts = [0] * len(COUNTS)
     voice = stance = 0
-    for k in f:
-        cut = k.find("=")
-        prefix = k[:cut + 1]
+    for k, v in f.items():
+        j = _DENSE_INDEX.get(k)
+        if j is not None:
+            vals[j] = v
+            continue
+        prefix = k[:k.find("=") + 1]
         i = _COUNT_INDEX.get(prefix)
         if i is not None:
             counts[i] += 1
@@ -230,8 +239,22 @@ def dense(f: dict, shared: float, own: float, selling: float, category: str, cat
             voice = int(k[6:])
         elif prefix == "stance=":
             stance = int(k[7:])
-    row += counts + [voice, stance] + [1.0 if c == category else 0.0 for c in categories]
-    return row
+    return vals, counts, voice, stance
+
+
+def dense(f: dict, shared: float, own: float, selling: float, category: str, categories, own_f=None,
+          base=None) -> list[float]:
+    """One candidate's row for the second stage, in dense_names() order. The features may come
+    in two parts with no key in common (a sentence's, `f`, whose dense_part may be given as
+    `base`, and the candidate's own, `own_f`)."""
+    vals, counts, voice, stance = base if base is not None else dense_part(f)
+    if own_f:
+        ov, oc, v2, s2 = dense_part(own_f)
+        vals = [a if b == 0.0 else b for a, b in zip(vals, ov)]
+        counts = [a + b for a, b in zip(counts, oc)]
+        voice, stance = v2 or voice, s2 or stance
+    return ([shared, own, selling] + vals + counts + [voice, stance]
+            + [1.0 if c == category else 0.0 for c in categories])
 
 
 def dense_array(rows) -> numpy.ndarray:

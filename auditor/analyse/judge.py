@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy
 
-from .features import dense, lexical
+from .features import dense, dense_part, lexical
 
 FORMAT = "auditor-judge/1"
 
@@ -128,22 +128,32 @@ class Judge:
         return shared, own, idx
 
     def rows(self, items, selling: float) -> tuple[numpy.ndarray, list]:
-        """The context stage's rows for (features, category) items of one page (the lexical
-        scores of all items summed in one step)."""
+        """The context stage's rows for items of one page: (features, category), or (sentence
+        features, own features, category) as decide() gives them, so that what candidates of one
+        sentence share is read once. The lexical scores of all items are summed in one step."""
         n = len(items)
         index = self.lex_index      # holds lexical features only, so no prefix test is needed
-        lex = [[index[k] for k in f if k in index] for f, _ in items]
+        seen: dict = {}
+        lex, parts = [], []
+        for it in items:
+            sf, of = (it[0], None) if len(it) == 2 else (it[0], it[1])
+            got = seen.get(id(sf))
+            if got is None:
+                got = seen[id(sf)] = ([index[k] for k in sf if k in index], dense_part(sf), sf)
+            idx = got[0] + [index[k] for k in of if k in index] if of else got[0]
+            lex.append(idx)
+            parts.append((sf, of, got[1], it[-1]))
         ends = numpy.cumsum([len(idx) for idx in lex])
         flat = [i for idx in lex for i in idx]
         # per-row sums of the rows' weights, as differences of one running sum
         run = numpy.vstack([numpy.zeros((1, self.lex_W.shape[1])), numpy.cumsum(self.lex_W[flat], 0)]) if flat \
             else numpy.zeros((1, self.lex_W.shape[1]))
         S = run[ends] - run[numpy.concatenate([[0], ends[:-1]])] if n else numpy.zeros((0, self.lex_W.shape[1]))
-        cols = numpy.array([self.lex_columns.get(cat, -1) for _, cat in items], dtype="int64")
+        cols = numpy.array([self.lex_columns.get(p[3], -1) for p in parts], dtype="int64")
         shared = S[:, 0] + self.lex_b[0]
         own = numpy.where(cols >= 0, S[numpy.arange(n), cols] + self.lex_b[cols], 0.0) if n else shared
-        out = [dense(f, a, b, selling, cat, self.categories)
-               for (f, cat), a, b in zip(items, shared.tolist(), own.tolist())]
+        out = [dense(sf, a, b, selling, cat, self.categories, own_f=of, base=base)
+               for (sf, of, base, cat), a, b in zip(parts, shared.tolist(), own.tolist())]
         return numpy.asarray(out, dtype="float64").reshape(n, len(self.dense_names)), lex
 
     def raw(self, X: numpy.ndarray) -> numpy.ndarray:
