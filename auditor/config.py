@@ -1,7 +1,7 @@
 """Crawler settings: defaults, a TOML file, then command-line flags, in that order of precedence.
 
 The default file is $AUDITOR_CONFIG, else $XDG_CONFIG_HOME/auditor/config.toml (usually
-~/.config/auditor/config.toml). Every key is also a flag of `auditor audit` and `auditor batch`.
+~/.config/auditor/config.toml). The main keys are also flags of `auditor audit` and `auditor batch`.
 
     [crawl]
     user_agent = "auditor/0.1 (+https://example.org/about-our-audits)"
@@ -11,11 +11,14 @@ The default file is $AUDITOR_CONFIG, else $XDG_CONFIG_HOME/auditor/config.toml (
     max_pages = 20
     depth = 1
     max_bytes = 5000000    # per response body, after decompression
-    timeout = 30           # total seconds for one request
+    timeout = 600          # seconds for a whole site: every request and wait; then what was fetched is kept
+    request_timeout = 30   # total seconds for one request
     connect_timeout = 10
     read_timeout = 20
     max_redirects = 5
     retries = 2
+    max_crawl_delay = 30   # a robots.txt Crawl-delay above this: the site is not crawled ("crawl-delay too long")
+    allow_private = false  # may the start host be on a loopback/private address (never any other host)
     output_dir = "auditor-output"
     include = ["/treatments/", "/stem-cell"]   # only follow URLs matching one of these regexes
     exclude = ["/blog/"]                      # never follow URLs matching one of these
@@ -49,12 +52,15 @@ class CrawlConfig:
     max_pages: int = 20
     depth: int = 1
     max_bytes: int = 5_000_000
-    timeout: float = 30.0
+    timeout: float = 600.0            # the whole site
+    request_timeout: float = 30.0     # one request
     connect_timeout: float = 10.0
     read_timeout: float = 20.0
     max_redirects: int = 5
     retries: int = 2
     max_retry_after: float = 60.0
+    max_crawl_delay: float = 30.0
+    allow_private: bool = False
     obey_robots: bool = True
     sitemap: bool = False
     only_url: bool = False
@@ -170,9 +176,12 @@ def load(path: Optional[str] = None, **overrides) -> CrawlConfig:
                 re.compile(rx)
             except re.error as e:
                 raise ConfigError(f"{name} pattern {rx!r} is not a regular expression ({e})") from None
-    for name in ("delay", "jitter", "timeout", "connect_timeout", "read_timeout"):
+    for name in ("delay", "jitter", "timeout", "request_timeout", "connect_timeout", "read_timeout",
+                 "max_crawl_delay"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"{name} must not be negative")
+    if cfg.timeout <= 0 or cfg.request_timeout <= 0:
+        raise ConfigError("timeout (a whole site) and request_timeout (one request) must be positive")
     if cfg.max_pages < 1 or cfg.depth < 0 or cfg.max_bytes < 1:
         raise ConfigError("max_pages must be at least 1, depth at least 0 and max_bytes positive")
     return cfg

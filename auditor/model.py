@@ -90,6 +90,8 @@ class Finding:
     points: float = 0.0                             # what this finding added to the score
     note: str = ""                                  # why it fired (pattern, evidence for page-level)
     review: Optional[dict] = None                   # a reviewer's decision (auditor review), if any
+    model: Optional[str] = None                     # the judge that decided, when one did
+    features: list = field(default_factory=list)    # [feature, contribution] behind the decision
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -107,8 +109,10 @@ class Suppressed:
     sentence: Optional[str]
     start: Optional[int]
     end: Optional[int]
-    reason: str                       # negated | hedged | hypothetical | question | attributed | warning
+    reason: str                       # negated | hedged | hypothetical | question | attributed | warning | judge
     cue: Optional[Cue] = None
+    probability: Optional[float] = None   # the judge's probability, when the judge dismissed it
+    model: Optional[str] = None
 
     def to_dict(self) -> dict:
         d = asdict(self)

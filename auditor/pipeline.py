@@ -22,11 +22,23 @@ class SelectionError(ValueError):
     """An id given to --select or --ignore that names no rule and no category."""
 
 
+BUNDLED = "bundled"
+
+
 class Auditor:
-    def __init__(self, rules_dir: Optional[Path] = None, ruleset: Optional[RuleSet] = None,
+    """model: BUNDLED (the judge shipped in the package), a path to another judge model, a loaded
+    Judge, or None for the rules alone. select / ignore: categories or rule ids, as ruff's."""
+
+    def __init__(self, rules_dir: Optional[Path] = None, ruleset: Optional[RuleSet] = None, model=BUNDLED,
                  select: Iterable[str] = (), ignore: Iterable[str] = ()):
+        from .analyse.judge import Judge
         self.rules = ruleset or load_rules(rules_dir)
-        self.engine = Engine(self.rules)
+        if model is None or isinstance(model, Judge):
+            judge = model
+        else:
+            judge = Judge.load(None if model == BUNDLED else Path(model))
+        self.judge = judge
+        self.engine = Engine(self.rules, judge)
         self.weights = {r.id: r.weight for r in self.rules.rules if r.weight}
         self.select, self.ignore = set(select), set(ignore)
         unknown = sorted((self.select | self.ignore) - set(self.rule_ids()) - set(self.categories()))
@@ -36,7 +48,8 @@ class Auditor:
                 f"rule ids: {', '.join(self.rule_ids())}")
 
     def rule_ids(self) -> list[str]:
-        return [r.id for r in self.rules.rules] + [f"page.{c}" for c in self.rules.page_rules]
+        judged = [f"judge.{c}" for c in self.rules.categories] if self.judge else []   # the judge's own findings
+        return [r.id for r in self.rules.rules] + [f"page.{c}" for c in self.rules.page_rules] + judged
 
     def categories(self) -> list[str]:
         seen = dict.fromkeys(r.category for r in self.rules.rules)
@@ -51,7 +64,8 @@ class Auditor:
 
     @property
     def tool(self) -> dict:
-        return {"name": "auditor", "version": __version__, "rules_version": self.rules.version}
+        return {"name": "auditor", "version": __version__, "rules_version": self.rules.version,
+                "model_version": self.judge.id if self.judge else "none (rules only)"}
 
     def page(self, doc: Document, include_text: bool = False) -> PageResult:
         pg = extract(doc)

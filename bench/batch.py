@@ -85,7 +85,7 @@ def child(args):
     from auditor.cli import main
     t = time.perf_counter()
     try:
-        main(["batch", args.input, "--output-dir", args.out, "--delay", str(args.delay), "--jitter", "0",
+        main(["batch", args.input, "--allow-private", "--output-dir", args.out, "--delay", str(args.delay), "--jitter", "0",
               "--max-pages", "3", "--concurrency", str(args.concurrency), "--formats", "json", "-q", "--retries", "0"],
              standalone_mode=False)
     except SystemExit:

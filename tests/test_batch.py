@@ -39,8 +39,8 @@ def test_batch_killed_and_resumed_audits_every_site_exactly_once(tmp_path):
             w.writerow(["Broken row", "not a url", "NY"])
             w.writerow(["Mailto row", "mailto:x@example.org", "NY"])
         out, db = tmp_path / "out", tmp_path / "out" / "auditor.db"
-        args = ["batch", inp, "--output-dir", out, "--delay", "0.05", "--jitter", "0", "--max-pages", "3",
-                "--timeout", "5", "--retries", "0", "--concurrency", "16", "--formats", "json"]
+        args = ["batch", inp, "--allow-private", "--output-dir", out, "--delay", "0.05", "--jitter", "0",
+                "--max-pages", "3", "--timeout", "5", "--retries", "0", "--concurrency", "16", "--formats", "json"]
         proc = subprocess.Popen(_cmd(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while _done(db) < 40 and time.monotonic() < deadline and proc.poll() is None:
@@ -108,7 +108,8 @@ def test_history_and_diff_after_a_site_changes(tmp_path):
         inp = tmp_path / "one.txt"
         inp.write_text(f"# one clinic\n\n{url}\n", encoding="utf-8")
         out = tmp_path / "out"
-        args = ["batch", inp, "--output-dir", out, "--delay", "0", "--jitter", "0", "--formats", "json", "-q"]
+        args = ["batch", inp, "--allow-private", "--output-dir", out, "--delay", "0", "--jitter", "0",
+                "--formats", "json", "-q"]
         assert run_cli(*args).returncode == 0
         site.version = 2                                  # the guarantee goes, an FDA claim comes
         assert run_cli(*args, "--fresh").returncode == 0

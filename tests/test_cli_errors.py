@@ -14,7 +14,7 @@ import pytest
 from conftest import SHARED, run_cli
 from siteserver import FixtureServer, SmallSite, ThreadingHTTPServer, make_small_handler
 
-FAST = ["--delay", "0", "--jitter", "0", "--retries", "0", "--timeout", "3"]
+FAST = ["--delay", "0", "--jitter", "0", "--retries", "0", "--timeout", "3", "--allow-private"]   # servers on 127.0.0.1
 
 
 def one_line_error(r, *needles):

@@ -11,8 +11,9 @@ from auditor.acquire.crawl import Crawler
 from conftest import run_cli
 from siteserver import FixtureServer, Site
 
-FAST = CrawlConfig(delay=0.02, jitter=0, timeout=3, connect_timeout=2, read_timeout=2, max_bytes=1_000_000,
-                   retries=2, contact="https://example.org/tests", warc=False)
+FAST = CrawlConfig(delay=0.02, jitter=0, timeout=30, request_timeout=3, connect_timeout=2, read_timeout=2,
+                   max_bytes=1_000_000, retries=2, contact="https://example.org/tests", warc=False,
+                   allow_private=True)       # the test servers are on 127.0.0.1
 
 
 @pytest.fixture()
@@ -96,7 +97,7 @@ def test_gzip_bomb_is_capped_after_decompression(server):
 def test_dripping_response_times_out(server):
     import time
     t = time.monotonic()
-    docs, errors = fetch_one(replace(FAST, timeout=2, retries=0), server.url + "/drip")
+    docs, errors = fetch_one(replace(FAST, request_timeout=2, retries=0), server.url + "/drip")
     assert docs == [] and errors[0].reason.startswith("timed out")
     assert time.monotonic() - t < 10
 
@@ -152,7 +153,7 @@ def test_crawl_delay_from_robots_is_honoured():
 
 def test_audit_cli_writes_report_and_warc_and_scan_reproduces_it(server, tmp_path):
     out = tmp_path / "out"
-    r = run_cli("audit", "--delay", "0.02", "--jitter", "0", "--output-dir", out, "--format", "json",
+    r = run_cli("audit", "--allow-private", "--delay", "0.02", "--jitter", "0", "--output-dir", out, "--format", "json",
                 "--max-pages", "8", server.url + "/")
     assert r.returncode == 3, r.stderr.decode()[-2000:]      # partial: the PDF is recorded, not audited
     report = json.loads(r.stdout)
@@ -184,8 +185,8 @@ def test_audit_cli_writes_report_and_warc_and_scan_reproduces_it(server, tmp_pat
 
 
 def test_ignore_robots_is_loud_and_recorded(server, tmp_path):
-    r = run_cli("audit", "--only-url", "--ignore-robots", "--delay", "0", "--jitter", "0", "--output-dir",
-                tmp_path, "--format", "json", server.url + "/treatments")
+    r = run_cli("audit", "--allow-private", "--only-url", "--ignore-robots", "--delay", "0", "--jitter", "0",
+                "--output-dir", tmp_path, "--format", "json", server.url + "/treatments")
     assert r.returncode in (0, 1)
     assert b"WARNING" in r.stderr and b"robots.txt will NOT be obeyed" in r.stderr
     assert json.loads(r.stdout)["robots"].startswith("IGNORED")
@@ -195,7 +196,8 @@ def test_config_file_and_bad_config(tmp_path, server):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[crawl]\nuser_agent = "TestBot/1.0 (+https://example.org/bot)"\ndelay = 0\njitter = 0\n'
                    'max_pages = 2\n', encoding="utf-8")
-    r = run_cli("audit", "--config", cfg, "--output-dir", tmp_path, "--format", "jsonl", server.url + "/")
+    r = run_cli("audit", "--allow-private", "--config", cfg, "--output-dir", tmp_path, "--format", "jsonl",
+                server.url + "/")
     assert r.returncode in (0, 1, 3)
     assert {e["agent"] for e in server.site.log} == {"TestBot/1.0 (+https://example.org/bot)"}
     pages = [e for e in server.site.log if e["path"] != "/robots.txt"]

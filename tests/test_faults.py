@@ -74,8 +74,8 @@ def test_a_bug_on_one_site_is_its_error_row_and_resume_goes_past_it(tmp_path):
         inp = tmp_path / "list.txt"
         inp.write_text("\n".join(urls) + "\n", encoding="utf-8")
         out = tmp_path / "out"
-        args = ["batch", inp, "--output-dir", out, "--delay", "0", "--jitter", "0", "--max-pages", "1",
-                "--formats", "json", "-q"]
+        args = ["batch", inp, "--allow-private", "--output-dir", out, "--delay", "0", "--jitter", "0",
+                "--max-pages", "1", "--formats", "json", "-q"]
         r = _buggy(*args)
         assert "Traceback" not in r.stderr.decode(), r.stderr.decode()[-2000:]
         assert r.returncode == 3, r.stderr.decode()
@@ -89,8 +89,8 @@ def test_a_bug_on_one_site_is_its_error_row_and_resume_goes_past_it(tmp_path):
         again = _buggy(*args)                         # a resume does not die at that site either
         assert again.returncode == 3 and "resuming run 1 (3 of 3 sites done)" in again.stderr.decode()
         # audit: the other site is reported, the broken one carries its error
-        a = _buggy("audit", "--format", "json", "--output-dir", out, "--delay", "0", "--jitter", "0",
-                   "--max-pages", "1", "-q", urls[0], urls[1])
+        a = _buggy("audit", "--allow-private", "--format", "json", "--output-dir", out, "--delay", "0",
+                   "--jitter", "0", "--max-pages", "1", "-q", urls[0], urls[1])
         assert a.returncode == 3 and "Traceback" not in a.stderr.decode(), a.stderr.decode()[-2000:]
         reps = json.loads(a.stdout)
         assert reps[0]["score"] > 0 and reps[1]["score"] is None
@@ -126,7 +126,7 @@ def test_a_second_batch_on_one_store_exits_2_at_once_naming_the_first(tmp_path):
         inp.write_text("\n".join(many.urls) + "\n", encoding="utf-8")
         out = tmp_path / "out"
         args = ["batch", inp, "--output-dir", out, "--delay", "0.5", "--jitter", "0", "--max-pages", "3",
-                "--concurrency", "2", "--retries", "0", "--timeout", "3", "--formats", "json", "-q"]
+                "--concurrency", "2", "--retries", "0", "--timeout", "3", "--formats", "json", "-q", "--allow-private"]
         first = subprocess.Popen(_cmd(*args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             holder = _started(out / "auditor.db.lock", first, time.monotonic() + 60)
@@ -240,9 +240,9 @@ def test_a_full_disk_stops_the_run_and_a_resume_audits_what_was_left(tmp_path):
         with ManySites(30) as many:
             inp = tmp_path / "list.txt"
             inp.write_text("\n".join(many.urls) + "\n", encoding="utf-8")
-            args = ["batch", inp, "--output-dir", disk, "--db", tmp_path / "auditor.db", "--delay", "0",
-                    "--jitter", "0", "--max-pages", "3", "--retries", "0", "--timeout", "3", "--formats", "json",
-                    "-q"]
+            args = ["batch", inp, "--allow-private", "--output-dir", disk, "--db", tmp_path / "auditor.db",
+                    "--delay", "0", "--jitter", "0", "--max-pages", "3", "--retries", "0", "--timeout", "3",
+                    "--formats", "json", "-q"]
             limit = {} if mounted else {"preexec_fn": _file_size_limit(40_000)}
             r = subprocess.run(_cmd(*args), cwd=ROOT, capture_output=True, timeout=300, **limit)
             err = r.stderr.decode()

@@ -51,7 +51,7 @@ def test_batch_summary_csv_neutralises_formulas_from_the_input_list(tmp_path):
             w.writerow(["url", "name", "-cmd"])
             w.writerow([url, FORMULA, "\t=1+1"])
         out = tmp_path / "out"
-        r = run_cli("batch", inp, "--output-dir", out, "--delay", "0", "--jitter", "0", "--max-pages", "1",
+        r = run_cli("batch", inp, "--allow-private", "--output-dir", out, "--delay", "0", "--jitter", "0", "--max-pages", "1",
                     "--formats", "json", "-q")
         assert r.returncode == 0, r.stderr.decode()
     finally:

@@ -73,7 +73,7 @@ def test_fixture_site_audit_report_in_the_browser(chromium, tmp_path):
     from siteserver import FixtureServer
     with FixtureServer() as server:
         report = tmp_path / "site.html"
-        r = run_cli("audit", "--delay", "0", "--jitter", "0", "--max-pages", "5", "--output-dir", tmp_path,
+        r = run_cli("audit", "--allow-private", "--delay", "0", "--jitter", "0", "--max-pages", "5", "--output-dir", tmp_path,
                     "--format", "html", "--output", report, "-q", server.url + "/")
         assert r.returncode in (0, 3), r.stderr.decode()[-2000:]
     html = report.read_text(encoding="utf-8")
@@ -197,7 +197,7 @@ def test_batch_index_shows_the_csv_columns_and_fits_1280px(chromium, tmp_path):
             for name, u, st in zip(names, many.urls, ["CA", "TX", "NY", "FL"]):
                 w.writerow([name, u, st, "MD-" + "0" * 30])
         out = tmp_path / "out"
-        r = run_cli("batch", inp, "--output-dir", out, "--delay", "0", "--jitter", "0", "--max-pages", "3",
+        r = run_cli("batch", inp, "--allow-private", "--output-dir", out, "--delay", "0", "--jitter", "0", "--max-pages", "3",
                     "--retries", "0", "--timeout", "5", "--formats", "html", "-q")
         assert r.returncode == 3, r.stderr.decode()[-2000:]                # site 3 answers 404 by design
     index = out / "run-1" / "index.html"

@@ -9,12 +9,13 @@ import sys
 
 import pytest
 
-# The devset grew from 60 to 327 pages (2026-12): the rules alone score F1 0.425, precision 0.539
-# there, far below the 0.85 they reached on the 60 pages they were written on. These floors pin
-# today's in-sample figures, consciously lowered so that a regression still fails; the judge's
-# cross-validated floors (tests/test_judge_cv.py) are the real bar.
+# In-sample regression floors, not a measure of quality. The bundled judge is trained on the devset
+# and the seed samples (`auditor train ../shared/devset ../shared/samples`), so both are figures on
+# pages it learned from (2026-12-03: devset F1 0.858, precision 0.791; seeds 1.0). They catch a
+# broken model or pipeline; the judge's cross-validated floors (tests/test_judge_cv.py) are the bar.
+# History: the rules alone scored 0.87 on the first 60 pages, 0.425 on the 327 (floor then 0.42).
 FLOORS = {
-    "devset/labels.jsonl": {"min_f1": 0.42, "min_precision": 0.53},
+    "devset/labels.jsonl": {"min_f1": 0.83, "min_precision": 0.76},
     "samples/labels.jsonl": {"min_f1": 0.9, "min_precision": 0.9},
 }
 

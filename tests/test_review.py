@@ -20,7 +20,7 @@ REVIEWER = "A. Reviewer"
 
 def _audit(url, tmp, name, *extra):
     out = tmp / f"{name}.json"
-    r = run_cli("audit", "--delay", "0", "--jitter", "0", "--retries", "0", "--output-dir", tmp / "out",
+    r = run_cli("audit", "--allow-private", "--delay", "0", "--jitter", "0", "--retries", "0", "--output-dir", tmp / "out",
                 "--db", tmp / "review.db", "-q", "-f", "json", "-o", out, *extra, url)
     assert r.returncode in (0, 3), r.stderr.decode()[-2000:]           # 3: the nav links to two 404s
     return json.loads(out.read_text(encoding="utf-8"))

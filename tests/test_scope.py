@@ -15,7 +15,7 @@ from auditor.config import ConfigError, CrawlConfig, load
 from conftest import run_cli
 from siteserver import FixtureServer, _Handler, page
 
-FAST = CrawlConfig(delay=0, jitter=0, timeout=3, connect_timeout=2, read_timeout=2, max_bytes=1_000_000,
+FAST = CrawlConfig(allow_private=True, delay=0, jitter=0, timeout=3, connect_timeout=2, read_timeout=2, max_bytes=1_000_000,
                    retries=0, contact="https://example.org/tests", warc=False)
 
 

@@ -2,17 +2,21 @@
 
 Plain text is audited exactly as it is (offsets index the file's content). HTML gives the title,
 the meta description and the visible body text; scripts, styles, comments and hidden elements
-are left out, and every block element (p, li, headings, td, dt/dd, a div or section holding text
+are left out (hidden: the hidden attribute, aria-hidden, an inline display:none or
+visibility:hidden, or a simple class or id rule of the page's own <style>; see css.py), and
+every block element (p, li, headings, td, dt/dd, a div or section holding text
 directly, br) ends a segment. Blocks are joined by a blank line, so offsets index `Page.text`.
 Each block knows its region (header, nav, main, footer), so a finding can say where it stood.
 """
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
 
 from ..model import Block, Document, Page
+from .css import HiddenRules, declarations, hidden_rules
 
 SKIP = {"script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed",
         "head", "select", "option", "button", "input", "textarea", "map", "audio", "video", "picture"}
@@ -28,11 +32,29 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _WS = re.compile(r"\s+")
 
 
-def _hidden(tag: Tag) -> bool:
+def _hidden(tag: Tag, rules: Optional[HiddenRules] = None) -> bool:
     if tag.has_attr("hidden") or tag.get("aria-hidden") == "true":
         return True
     style = tag.get("style")
-    return bool(style and _HIDDEN_STYLE.search(style))
+    if style and _HIDDEN_STYLE.search(style):
+        return True
+    if rules:
+        classes, ident = tag.get("class") or [], tag.get("id")
+        if isinstance(classes, str):
+            classes = classes.split()
+        if (classes or ident) and rules.hides(tag.name.lower(), classes, ident, declarations(style)):
+            return True
+    return False
+
+
+def _page_rules(soup) -> HiddenRules:
+    """The simple hiding rules of the page's <style> elements for screens (not media="print")."""
+    sheets = []
+    for st in soup.find_all("style"):
+        media = (st.get("media") or "all").lower()
+        if "all" in media or "screen" in media:
+            sheets.append(st.get_text())
+    return hidden_rules(sheets)
 
 
 def _region(tag: Tag, inherited: str) -> str:
@@ -69,8 +91,20 @@ class _Builder:
             self.add_block("".join(self.buf), self.kind, self.region)
         self.buf = []
 
-    def walk(self, node: Tag, kind: str, region: str):
-        for child in node.children:
+    def walk(self, root: Tag, kind: str, region: str, hidden=None):
+        """Every visible text node under `root`, in document order, into blocks.
+
+        An explicit stack, not recursion: a hostile page may nest 100,000 elements. Each frame is
+        (children left, kind, region, whether the element is a block that ends a segment)."""
+        stack = [(iter(root.children), kind, region, False)]
+        while stack:
+            children, kind, region, block = stack[-1]
+            child = next(children, _END)
+            if child is _END:
+                stack.pop()
+                if block:
+                    self.flush()
+                continue
             if isinstance(child, (Comment, Doctype, ProcessingInstruction)):
                 continue
             if isinstance(child, NavigableString):
@@ -81,7 +115,7 @@ class _Builder:
             if not isinstance(child, Tag):
                 continue
             name = child.name.lower() if child.name else ""
-            if name in SKIP or _hidden(child):
+            if name in SKIP or _hidden(child, hidden):
                 continue
             if name == "br":
                 self.flush()
@@ -89,10 +123,12 @@ class _Builder:
             if name in BLOCK:
                 self.flush()
                 ckind = "heading" if name in HEADINGS else "item" if name in ITEMS else "para"
-                self.walk(child, ckind, _region(child, region))
-                self.flush()
+                stack.append((iter(child.children), ckind, _region(child, region), True))
             else:
-                self.walk(child, kind, _region(child, region))
+                stack.append((iter(child.children), kind, _region(child, region), False))
+
+
+_END = object()
 
 
 def html_to_page(html: str, url: str) -> Page:
@@ -109,7 +145,7 @@ def html_to_page(html: str, url: str) -> Page:
             b.add_block(m["content"], "meta", "header")
             break
     body = soup.body or soup
-    b.walk(body, "para", "main")
+    b.walk(body, "para", "main", _page_rules(soup))
     b.flush()
     return Page(url=url, text="".join(b.parts), blocks=b.blocks, title=title)
 

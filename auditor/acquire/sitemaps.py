@@ -56,7 +56,7 @@ async def sitemap_urls(crawler, site: str, target: Optional[str], info: Optional
     """Page URLs from the site's sitemaps, within the limits above."""
     cfg = crawler.cfg
     origin = _origin(site)
-    rp = crawler._robots.get(origin)            # robots.txt was read for the start page
+    rp = crawler.robots._rules.get(origin)      # robots.txt was read for the start page
     declared = [u for u in (rp.sitemaps if rp is not None else ()) if u]
     todo = [normalise(u) for u in declared] or [origin + "/sitemap.xml"]
     seen: set[str] = set()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator, Union
 
 from .extract import looks_like_html
+from .fetch import bom
 from ..model import Document, Error
 
 TEXT_SUFFIXES = {".txt": "text/plain", ".text": "text/plain", ".md": "text/plain",
@@ -37,6 +38,14 @@ def human(n: int) -> str:
 
 
 def decode(data: bytes, where: str, errors: str = "strict") -> str:
+    """UTF-8, or the encoding a byte order mark names (UTF-16 files from Windows editors)."""
+    mark = bom(data)
+    if mark:
+        try:
+            return data[mark[0]:].decode(mark[1], errors=errors)
+        except UnicodeDecodeError as e:
+            raise InputError(f"{where}: not valid {mark[1].upper()} at byte {e.start + mark[0]}, though it starts "
+                             "with that byte order mark; pass --encoding-errors replace to decode anyway") from None
     try:
         return data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as e:
@@ -47,14 +56,15 @@ def decode(data: bytes, where: str, errors: str = "strict") -> str:
 def check_bytes(data: bytes, where: str, opts: ReadOptions):
     if not data:
         raise InputError(f"{where}: empty file, nothing to audit")
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data[:8192] and not bom(data):
         raise InputError(f"{where}: binary file (NUL bytes), not text or HTML; skipped")
 
 
 def load_document(target: str, path: Path, data: bytes, opts: ReadOptions) -> Document:
     check_bytes(data, str(path), opts)
-    ctype = TEXT_SUFFIXES.get(path.suffix.lower(), "text/plain")
     text = decode(data, str(path), opts.encoding_errors)
+    # a known extension says what the file is; any other is sniffed, as standard input is
+    ctype = TEXT_SUFFIXES.get(path.suffix.lower()) or ("text/html" if looks_like_html(text) else "text/plain")
     return Document(target=target, url=str(path), content=data, content_type=ctype, text=text,
                     sha256=hashlib.sha256(data).hexdigest())
 
@@ -71,8 +81,24 @@ def _read_limited(path: Path, opts: ReadOptions) -> bytes:
 def iter_inputs(targets: list[str], opts: ReadOptions) -> Iterator[Union[Document, Error, tuple]]:
     """Yield Documents (or Errors) for files, folders (recursively) and '-' (standard input).
 
-    WARC files are yielded as ("warc", path) for the caller to expand.
+    WARC files are yielded as ("warc", [paths]) for the caller to expand: the WARC files of one
+    folder (after its other files), or of consecutive arguments, together, since a resumed batch
+    writes one file per run and a site may stand in several of them.
     """
+    warcs: list[Path] = []
+    for item in _iter_inputs(targets, opts):
+        if isinstance(item, tuple) and item[0] == "warc":
+            warcs.extend(item[1])
+            continue
+        if warcs:
+            yield ("warc", warcs)
+            warcs = []
+        yield item
+    if warcs:
+        yield ("warc", warcs)
+
+
+def _iter_inputs(targets: list[str], opts: ReadOptions) -> Iterator[Union[Document, Error, tuple]]:
     for target in targets:
         if target == "-":
             data = sys.stdin.buffer.read(opts.max_bytes + 1)
@@ -99,14 +125,22 @@ def iter_inputs(targets: list[str], opts: ReadOptions) -> Iterator[Union[Documen
                 yield Error(target, f"{target}: folder holds no .txt, .html or .warc.gz files")
                 continue
             for f in files:
-                yield from _one_file(str(f), f, opts)
+                if not _is_warc(f):
+                    yield from _one_file(str(f), f, opts)
+            warcs = [f for f in files if _is_warc(f)]
+            if warcs:
+                yield ("warc", warcs)
             continue
         yield from _one_file(target, p, opts)
 
 
+def _is_warc(p: Path) -> bool:
+    return p.name.endswith((".warc", ".warc.gz"))
+
+
 def _one_file(target: str, p: Path, opts: ReadOptions):
-    if p.name.endswith((".warc", ".warc.gz")):
-        yield ("warc", p)
+    if _is_warc(p):
+        yield ("warc", [p])
         return
     try:
         data = _read_limited(p, opts)

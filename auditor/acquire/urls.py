@@ -2,6 +2,11 @@
 
 Same-site is judged by registrable domain (www.clinic.com and book.clinic.com are one site) using
 the public suffix list bundled with `publicsuffixlist`, so nothing is fetched at import.
+
+URLs are made ASCII once, as browsers do (w3lib's `safe_url_string`: IDNA host, UTF-8
+percent-encoding, existing escapes kept), and numeric hosts are read as the WHATWG URL standard
+reads them (`http://2130706433/` and `http://0177.0.0.1/` are 127.0.0.1), so every later step
+(fetch, WARC, same-site and address checks) sees one spelling of each URL.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from publicsuffixlist import PublicSuffixList
-from w3lib.url import canonicalize_url
+from w3lib.url import canonicalize_url, safe_url_string
 
 _PSL = PublicSuffixList()
 SESSION_PARAMS = re.compile(r"^(?:jsessionid|phpsessid|sessionid|session_id|sid|aspsessionid\w*|cfid|cftoken|"
@@ -27,17 +32,20 @@ PREFER = re.compile(r"treat|therap|condition|disease|service|procedure|stem|cell
 
 
 def normalise(url: str, base: str | None = None) -> str | None:
-    """An absolute http(s) URL without fragment, default port, session ids or tracking parameters.
+    """An absolute http(s) URL without fragment, default port, session ids or tracking parameters,
+    in ASCII (percent-encoded UTF-8, punycode host) and with a canonical IP host.
 
-    None for anything that is not a web page to fetch (mailto:, javascript:, tel:, data: ...).
+    None for anything that is not a web page to fetch (mailto:, javascript:, tel:, data: ...) or
+    that no browser would fetch (a malformed numeric host, a bad port).
     """
     url = (url or "").strip()
     if not url:
         return None
     try:
         absu = urljoin(base, url) if base else url
+        absu = safe_url_string(absu)
         parts = urlsplit(absu)
-    except ValueError:
+    except (ValueError, UnicodeError):
         return None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
@@ -47,14 +55,54 @@ def normalise(url: str, base: str | None = None) -> str | None:
         port = parts.port
     except ValueError:
         return None
-    netloc = host if port in (None, 80 if scheme == "http" else 443) else f"{host}:{port}"
-    if ":" in host and not host.startswith("["):
-        netloc = f"[{host}]" + (f":{port}" if port not in (None, 80 if scheme == "http" else 443) else "")
+    host = canonical_host(host)
+    if host is None:
+        return None
+    default = port in (None, 80 if scheme == "http" else 443)
+    if ":" in host:
+        netloc = f"[{host}]" + ("" if default else f":{port}")
+    else:
+        netloc = host if default else f"{host}:{port}"
     path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.I) or "/"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not SESSION_PARAMS.match(k)]
     # w3lib (Scrapy's) settles percent-encoding and IDNA, so /stem%7ecells and /stem~cells, or
     # /café and /caf%C3%A9, are one page, fetched once
     return canonicalize_url(urlunsplit((scheme, netloc, path, urlencode(sorted(query)), "")))
+
+
+def canonical_host(host: str) -> str | None:
+    """The host as the WHATWG URL parser reads it: a host whose last label is a number is an IPv4
+    address in decimal, octal (0177) or hex (0x7f) parts, written back dotted; IPv6 compressed.
+    None when such a host is not a valid address (the URL is then refused, as browsers do)."""
+    if ":" in host:
+        try:
+            return ipaddress.IPv6Address(host.strip("[]")).compressed
+        except ValueError:
+            return None
+    labels = host.split(".")
+    if not _NUMBER.match(labels[-1]):
+        return host
+    nums = []
+    for label in labels:
+        if not _NUMBER.match(label):
+            return None
+        if label[:2] in ("0x", "0X"):
+            nums.append(int(label[2:] or "0", 16))
+        elif len(label) > 1 and label[0] == "0":
+            if not re.fullmatch(r"[0-7]+", label):
+                return None
+            nums.append(int(label, 8))
+        else:
+            nums.append(int(label))
+    if len(nums) > 4 or any(n > 255 for n in nums[:-1]) or nums[-1] >= 256 ** (5 - len(nums)):
+        return None
+    value = nums[-1]
+    for i, n in enumerate(nums[:-1]):
+        value += n << (8 * (3 - i))
+    return str(ipaddress.IPv4Address(value))
+
+
+_NUMBER = re.compile(r"^(?:0[xX][0-9a-fA-F]*|[0-9]+)$")
 
 
 @lru_cache(maxsize=4096)

@@ -20,7 +20,8 @@ def iter_examples(ruleset, category=None):
 
 def check_example(auditor, rule, kind, text):
     """None when the example behaves, else a `path:line: message` string."""
-    an = auditor.engine.analyse(Page(url="example", text=text), assume_voice=True)
+    # the rule layer itself: what the rule asserts before the judge weighs it
+    an = auditor.engine.analyse(Page(url="example", text=text), assume_voice=True, judge=None)
     if rule.category == "mitigation":
         hits = [m for m in an.mitigations if m.rule == rule.id]
         ok = bool(hits) if kind == "fire" else not hits

@@ -19,10 +19,16 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..model import Cue, Finding, Mitigation, Page, Suppressed, severity_rank
+from .candidates import propose
 from .compiled import CompiledRules
+from .decide import decide
+from .features import PageFeatures
 from .context import SUPPRESSING, PageState, SentenceOf, governing, line_blocks, modifiers, quoted, warned_blocks
 from .pagelevel import any_in, page_level
 from .rules import Rule, RuleSet
+
+
+_DEFAULT = object()
 
 
 @dataclass
@@ -49,8 +55,9 @@ class Analysis:
 class Engine:
     """Compiled rules plus the shared pipeline; build once per process, call analyse() per page."""
 
-    def __init__(self, ruleset: RuleSet):
+    def __init__(self, ruleset: RuleSet, judge=None):
         self.rs = ruleset
+        self.judge = judge        # a judge.Judge, or None: the rules alone decide
         self.c = CompiledRules(ruleset)
         self.nlp = self.c.nlp
         self.rules = self.c.rules
@@ -58,12 +65,21 @@ class Engine:
         self._procs = [proc for _, proc in self.nlp.pipeline]
         self._fallback = self.c.fallback
 
-    def analyse(self, page: Page, assume_voice: bool = False) -> Analysis:
+    def analyse(self, page: Page, assume_voice: bool = False, judge=_DEFAULT) -> Analysis:
+        """Findings of one page. The engine's judge decides unless `judge` says otherwise
+        (None: the rules alone, as the rule examples are checked)."""
+        judge = self.judge if judge is _DEFAULT else judge
         st, matches = self.state(page, assume_voice)
         out = Analysis(signals=st.signals)
-        self._rule_output(st, self.rule_hits(st, matches["targets"]), out)
-        out.findings = _dedupe(out.findings)
-        out.suppressed = _dedupe(out.suppressed)
+        hits = self.rule_hits(st, matches["targets"])
+        if judge is None:
+            self._rule_output(st, hits, out)
+            out.findings = _dedupe(out.findings)
+            out.suppressed = _dedupe(out.suppressed)
+        else:
+            cands, pf = self.candidates(st, matches, hits)
+            out.findings, out.suppressed = decide(judge, st, cands, pf, self.rs.candidates)
+            out.signals["judge"] = judge.id
         out.mitigations = self._mitigations(st.doc, matches["mitigate"])
         out.findings += page_level(self.rs.page_rules, self.c.key_name, st, out.findings)
         out.findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.category))
@@ -108,6 +124,11 @@ class Engine:
                        [b.start for b in blocks], warned_blocks(text, blocks, mods_by_sent), text, tok_start,
                        tok_end, conditions=matches["conditions"])
         return st, matches
+
+    def candidates(self, st: PageState, matches: dict, hits: list) -> tuple[list, PageFeatures]:
+        """The page's candidate claims and the features the judge reads of them."""
+        cands = propose(st, matches["candidates"], self.c.key_category, hits)
+        return cands, PageFeatures(st, self.nlp.vocab.strings, hits)
 
     def rule_hits(self, st: PageState, targets) -> list[Hit]:
         """Each rule match whose conditions hold, with the cue that governs it (None: asserted)."""

@@ -97,3 +97,40 @@ def score(pages, predictions) -> dict:
             "macro_f1": sum(f1s) / len(f1s) if f1s else 0.0, "auc": auc(pos, neg),
             "labels": T["tl"] + T["fl"], "findings": T["tf"] + T["ff"], "docs": len(pages),
             "per_category": per, "misses": misses, "false_alarms": wrongs}
+
+
+def predict_pages(auditor, pages, judge) -> list[PagePrediction]:
+    """Audit labelled pages as the product would (with this judge, or the rules alone if None)."""
+    from ..model import Page
+    out = []
+    for pg in pages:
+        an = auditor.engine.analyse(Page(url=pg.doc, text=pg.text), judge=judge)
+        result = auditor._result(Page(url=pg.doc, text=pg.text), an, False)
+        out.append(PagePrediction([(f.category, f.start, f.end) for f in result.findings], result.score))
+    return out
+
+
+def cross_validate(auditor, pages, folds: int = 5, progress=None, **params) -> dict:
+    """Grouped k-fold: each fold's judge is trained without the held-out sites, exported as it would
+    ship, and audits the held-out pages; the figures pool every held-out page."""
+    import numpy
+    from sklearn.model_selection import GroupKFold
+
+    from .judge import Judge
+    from .training import fit_judge, prepare
+
+    prepared = prepare(auditor.engine, pages)
+    groups = numpy.array([pg.group for pg in pages])
+    n = min(folds, len(set(groups)))
+    if n < 2:
+        raise ValueError(f"cross-validation needs pages from at least 2 sites; these come from {len(set(groups))}")
+    predictions: list = [None] * len(pages)
+    for k, (tr, te) in enumerate(GroupKFold(n_splits=n).split(numpy.arange(len(pages)), groups=groups), 1):
+        judge = Judge(fit_judge([prepared[i] for i in tr], **params).to_model())
+        for i, pred in zip(te, predict_pages(auditor, [pages[i] for i in te], judge)):
+            predictions[i] = pred
+        if progress:
+            progress(k, n)
+    res = score(pages, predictions)
+    res["folds"] = n
+    return res

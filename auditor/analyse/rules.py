@@ -149,6 +149,7 @@ class Candidates:
     line: int
     pattern_lines: list
     source: str = ""
+    severity: str = "medium"
 
 
 @dataclass
@@ -326,9 +327,13 @@ def _parse_candidates(data, path) -> dict:
             raise RuleError(path, line_of(cats, cat), f"candidates: unknown category {cat!r} "
                             f"(known: {', '.join(CATEGORIES)})")
         phrases = _need(cfg, "phrases", list, path, f"candidates {cat}: ")
+        sev = cfg.get("severity", "medium")
+        if sev not in SEVERITIES:
+            raise RuleError(path, line_of(cfg, "severity"), f"candidates {cat}: severity must be one of "
+                            f"{', '.join(SEVERITIES)}, not {sev!r}")
         _check_patterns(phrases, path, line_of(cfg, "phrases"))
         out[cat] = Candidates(cat, list(phrases), str(path), line_of(cfg),
-                              [line_of(phrases, i) for i in range(len(phrases))], str(cfg.get("source", "")))
+                              [line_of(phrases, i) for i in range(len(phrases))], str(cfg.get("source", "")), sev)
     return out
 
 

@@ -32,13 +32,33 @@ def _size(value: str) -> int:
         raise click.BadParameter(f"{value!r} is not a size; write e.g. 10MB or 500KB") from None
 
 
+def _judge_options(fn):
+    """--model and --rules-only, for every command that audits. They are kept in the click context
+    (not passed to the command) so that every command builds its Auditor the same way."""
+    def keep(ctx, param, value):
+        if value is not None and value is not False:
+            ctx.meta["auditor." + param.name] = value
+        return value
+    fn = click.option("--rules-only", is_flag=True, expose_value=False, callback=keep,
+                      help="Decide with the YAML rules alone, without the trained claim judge.")(fn)
+    fn = click.option("--model", type=click.Path(dir_okay=False, exists=True), expose_value=False, callback=keep,
+                      help="A claim-judge model built by `auditor train` [default: the one bundled].")(fn)
+    return fn
+
+
 def _load_auditor(rules_dir: Optional[str], select=(), ignore=()):
-    from ..pipeline import Auditor, SelectionError
+    from ..analyse.judge import ModelError
     from ..analyse.rules import RuleError
+    from ..pipeline import BUNDLED, Auditor, SelectionError
+    meta = click.get_current_context().meta
+    model = None if meta.get("auditor.rules_only") else meta.get("auditor.model", BUNDLED)
     try:
-        return Auditor(Path(rules_dir) if rules_dir else None, select=select, ignore=ignore)
+        return Auditor(Path(rules_dir) if rules_dir else None, model=model, select=select, ignore=ignore)
     except RuleError as e:
         click.echo(f"auditor: bad rule file: {e}", err=True)
+        sys.exit(2)
+    except ModelError as e:
+        click.echo(f"auditor: {e} (or audit with --rules-only)", err=True)
         sys.exit(2)
     except SelectionError as e:
         click.echo(f"auditor: {e}", err=True)
@@ -102,11 +122,16 @@ def _crawl_options(fn):
         click.option("--only-url", is_flag=True, default=None, help="Audit just the given page, follow no links."),
         click.option("--ignore-robots", is_flag=True, default=False,
                      help="Do not obey robots.txt (loud, and recorded in the report)."),
+        click.option("--allow-private", is_flag=True, default=None,
+                     help="Let the start host be on a loopback or private address (recorded in the report); "
+                          "no other host may be."),
         click.option("--user-agent", help="User-Agent to send [config: auditor/VERSION (+contact)]."),
         click.option("--contact", help="Contact URL named in the User-Agent."),
         click.option("--delay", type=float, help="Seconds between requests to one host, at least [config: 1]."),
         click.option("--jitter", type=float, help="Up to this many random seconds added to the delay [config: 0.5]."),
-        click.option("--timeout", type=float, help="Total seconds for one request [config: 30]."),
+        click.option("--timeout", type=float,
+                     help="Seconds one whole site may take, requests and waits included; what was fetched "
+                          "by then is kept [config: 600]."),
         click.option("--max-size", "max_bytes", help="Largest body after decompression, e.g. 5MB [config: 5MB]."),
         click.option("--retries", type=int, help="Retries on 429 and 5xx [config: 2]."),
         click.option("--output-dir", type=click.Path(file_okay=False),
@@ -236,4 +261,4 @@ def main():
 
 
 # the commands register themselves on `main`
-from . import crawl, review, rules, scan, store  # noqa: E402,F401
+from . import crawl, judge, review, rules, scan, store  # noqa: E402,F401

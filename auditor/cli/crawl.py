@@ -8,9 +8,9 @@ import click
 
 from ..faults import LocalFault, describe, is_local
 from ..model import SEVERITIES, internal_error, severity_rank
-from . import (FORMATS, _auditor_for, _categories, _crawl_config, _crawl_options, _db_path, _fail, _open_store,
-               _output_file, _report_formats, _rule_info, _selection_options, _stamp, _writable_dir, _write_reports,
-               main)
+from . import (FORMATS, _auditor_for, _categories, _crawl_config, _crawl_options, _db_path, _fail, _judge_options,
+               _open_store, _output_file, _report_formats, _rule_info, _selection_options, _stamp, _writable_dir,
+               _write_reports, main)
 
 
 @main.command()
@@ -26,6 +26,7 @@ from . import (FORMATS, _auditor_for, _categories, _crawl_config, _crawl_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite store [default: OUTPUT_DIR/auditor.db].")
 @_selection_options
+@_judge_options
 def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, db, select_ids, ignore_ids, config_path,
           ignore_robots, max_bytes, **kw):
     """Crawl and audit sites: each URL's page plus up to --max-pages same-site pages.
@@ -227,6 +228,7 @@ class _AuditRecord:
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
 @_selection_options
+@_judge_options
 def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir, select_ids, ignore_ids,
           config_path, ignore_robots, max_bytes, **kw):
     """Audit every site listed in INPUT_FILE, resumably, into the store.

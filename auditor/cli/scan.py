@@ -6,7 +6,8 @@ import sys
 import click
 
 from ..model import SEVERITIES, Error, internal_error, severity_rank
-from . import FORMATS, _auditor_for, _output_file, _rule_info, _selection_options, _size, _write_reports, main
+from . import (FORMATS, _auditor_for, _judge_options, _output_file, _rule_info, _selection_options, _size,
+               _write_reports, main)
 
 
 @main.command()
@@ -28,6 +29,7 @@ from . import FORMATS, _auditor_for, _output_file, _rule_info, _selection_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="TOML config file for [rules] select / ignore (default: $AUDITOR_CONFIG or "
                    "~/.config/auditor/config.toml).")
+@_judge_options
 def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, rules_dir, select_ids, ignore_ids,
          baseline, config_path):
     """Audit local files: .txt (UTF-8), .html/.htm, folders (recursively), .warc.gz, or - for stdin.
@@ -78,10 +80,11 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
                 yield failed(item.target, item)
                 continue
             if isinstance(item, tuple) and item[0] == "warc":
+                where = ", ".join(map(str, item[1]))
                 try:
-                    yield from map(filtered, _warc_reports(auditor, item[1], include_text, state))
+                    yield from map(filtered, _warc_reports(auditor, item[1], include_text, state, opts.max_bytes))
                 except Exception as e:      # a bug met in one archive: its error report, then the next input
-                    yield failed(str(item[1]), internal_error(str(item[1]), e))
+                    yield failed(where, internal_error(where, e))
                 continue
             try:                            # a bug met on one input is that input's error report
                 page = auditor.page(item, include_text=include_text)
@@ -97,12 +100,15 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
         sys.exit(1)
 
 
-def _warc_reports(auditor, path, include_text, state):
-    """One site report per audited site in the archive, rebuilt exactly as the live run built it."""
+def _warc_reports(auditor, paths, include_text, state, max_bytes=None):
+    """One site report per audited site in the archives (the WARC files of one folder or of
+    consecutive arguments are read together), rebuilt exactly as the live run built it."""
     from ..acquire.warc import read_sites
-    for target, docs, errors in read_sites(path):
+    source = ", ".join(map(str, paths))
+    for target, docs, errors in read_sites(paths, max_bytes):
         if errors and not docs:
             state["errors"] += 1
             for e in errors:
                 click.echo(f"auditor: {e.reason}", err=True)
-        yield auditor.audit_site(target, docs, errors, include_text=include_text, extra={"source": str(path)})
+        # the caller counts the worst severity, after the baseline has left known findings out
+        yield auditor.audit_site(target, docs, errors, include_text=include_text, extra={"source": source})
