@@ -17,12 +17,12 @@ from .context import governing
 KEEP_DISMISSED = 0.1      # dismissed candidates below this probability (and no rule) are not listed
 
 
-def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict) -> tuple[list, list]:
+def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict, selling=None) -> tuple[list, list]:
     """(findings, suppressed) of one page. candidate_rules: category -> Candidates (severity)."""
     if not cands:
         return [], []
     items = [(pf.sentence(c.si), pf.own(c), c.category) for c in cands]
-    X, lex = judge.rows(items, judge.selling(pf.page_words()))
+    X, lex = judge.rows(items, judge.selling(pf.page_words()) if selling is None else selling)
     probs = judge.probabilities(X)
     asserted_of = [sorted((h for h in c.hits if h.cue is None), key=lambda h: -severity_rank(h.rule.severity))
                    for c in cands]

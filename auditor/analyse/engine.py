@@ -78,10 +78,20 @@ class Engine:
             out.suppressed = _dedupe(out.suppressed)
         else:
             cands, pf = self.candidates(st, matches, hits)
-            out.findings, out.suppressed = decide(judge, st, cands, pf, self.rs.candidates)
+            selling = judge.selling(pf.page_words())
+            out.findings, out.suppressed = decide(judge, st, cands, pf, self.rs.candidates, selling)
             out.signals["judge"] = judge.id
+            out.signals["selling"] = round(selling, 3)
         out.mitigations = self._mitigations(st.doc, matches["mitigate"])
-        out.findings += page_level(self.rs.page_rules, self.c.key_name, st, out.findings)
+        page = page_level(self.rs.page_rules, self.c.key_name, st, out.findings)
+        if judge is not None and judge.page_selling is not None:
+            # a list of conditions on a page that does not sell (a review, a warning, a trial
+            # registry) is not an offer to treat them: the judge's page voice decides
+            page, dismissed = ([f for f in page if f.category != "many-conditions" or selling >= judge.page_selling],
+                               [f for f in page if f.category == "many-conditions" and selling < judge.page_selling])
+            out.suppressed += [Suppressed(f.rule, f.category, f.text, None, None, None, "judge", None,
+                                          probability=round(selling, 3), model=judge.id) for f in dismissed]
+        out.findings += page
         out.findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.category))
         return out
 

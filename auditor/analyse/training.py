@@ -88,10 +88,11 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
     """Decides whether a candidate sentence is the page's own claim of its category."""
 
     def __init__(self, C=0.3, page_C=4.0, min_sites=2, min_positives=3, inner_folds=4, trees=150, depth=4,
-                 learning_rate=0.05, min_leaf=20, threshold=0.3, policy="rules", seed=0):
+                 learning_rate=0.05, min_leaf=20, threshold=0.35, policy="rules", page_selling=0.5, seed=0):
         self.C, self.page_C, self.min_sites, self.min_positives = C, page_C, min_sites, min_positives
         self.inner_folds, self.trees, self.depth, self.learning_rate = inner_folds, trees, depth, learning_rate
         self.min_leaf, self.threshold, self.policy, self.seed = min_leaf, threshold, policy, seed
+        self.page_selling = page_selling
 
     # -- stage 1 ----------------------------------------------------------------------------
     def _fit_pages(self, pages, page_y, page_groups):
@@ -239,6 +240,7 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
                           "value": [_r(v if leaf else v * self.learning_rate)
                                     for v, leaf in zip(nodes["value"], nodes["is_leaf"])]})
         return {"format": FORMAT, "categories": self.categories_, "threshold": self.threshold,
+                "page_selling": self.page_selling if self.pages_ else None,
                 "thresholds": {c: _r(v) for c, v in sorted(self.thresholds_.items())},
                 "rule_thresholds": {c: _r(v) for c, v in sorted(self.rule_thresholds_.items())},
                 "params": self.get_params(), "lexical": lexical_part, "page": page_part,
