@@ -29,7 +29,10 @@ def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict, selling
     limits = []
     for c, asserted in zip(cands, asserted_of):
         t = judge.thresholds.get(c.category, judge.threshold)
-        if asserted and c.category in judge.rule_thresholds:
+        if c.category not in judge.categories:
+            # a category the judge never learned (a user's own rules): the rules decide
+            t = 0.0 if asserted else 2.0
+        elif asserted and c.category in judge.rule_thresholds:
             t = min(t, judge.rule_thresholds[c.category])
         limits.append(t)
     rounded = [round(float(p), 3) for p in probs.tolist()]
