@@ -22,6 +22,7 @@ from ..model import Cue, Finding, Mitigation, Page, Suppressed, severity_rank
 from .candidates import propose
 from .compiled import CompiledRules
 from .decide import decide
+from .evidence import evidence, stripped, window
 from .features import PageFeatures
 from .context import SUPPRESSING, PageState, SentenceOf, governing, line_blocks, modifiers, quoted, warned_blocks
 from .pagelevel import any_in, page_level
@@ -180,12 +181,11 @@ class Engine:
         text = st.text
         for h in hits:
             rule = h.rule
-            sc, sce = st.chars(*st.sents[h.si])
-            sentence_text = text[sc:sce].strip()
-            span_text = text[h.cs:h.ce]
+            sentence_text, ws, we = window(text, *stripped(text, *st.chars(*st.sents[h.si])), h.cs, h.ce)
+            span_text = evidence(text, h.cs, h.ce)
             if h.cue is not None:
                 out.suppressed.append(Suppressed(rule.id, rule.category, span_text, sentence_text,
-                                                 h.cs, h.ce, h.cue.category, h.cue))
+                                                 h.cs, h.ce, h.cue.category, h.cue, sentence_start=ws, sentence_end=we))
                 continue
             region = st.blocks[st.block_of(h.cs)].region if st.blocks else "main"
             weighed = [Cue(m.category, m.text, m.direction, *m.char) for m in st.mods_by_sent.get(h.si, [])
@@ -193,7 +193,7 @@ class Engine:
             out.findings.append(Finding(
                 rule=rule.id, category=rule.category, severity=rule.severity, confidence=rule.confidence,
                 text=span_text, sentence=sentence_text, start=h.cs, end=h.ce,
-                cues=weighed, region=region, note=f"pattern of {rule.id} matched"))
+                cues=weighed, region=region, note=f"pattern of {rule.id} matched", sentence_start=ws, sentence_end=we))
 
     def _signals(self, doc, aux_by_key) -> dict:
         c = self.c
