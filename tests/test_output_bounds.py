@@ -136,3 +136,17 @@ def test_rules_alone_stay_linear_in_an_unpunctuated_page(reports):
     findings, size = map(int, result["small", "rules"].split())
     assert findings > 100                      # every phrase is a finding of its own
     assert size < LIMIT * len(pages["small"].read_text(encoding="utf-8")), size
+
+
+def test_an_overlong_sentence_is_cut_after_a_pause_and_a_window_holds_the_evidence():
+    from auditor.analyse.evidence import window
+    from auditor.analyse.nlp import MAX_SENTENCE_TOKENS, build_nlp
+    text = " ".join(f"w{i}" for i in range(150)) + ", " + " ".join(f"v{i}" for i in range(300))
+    doc = build_nlp()(text)
+    sents = list(doc.sents)
+    assert all(len(s) <= MAX_SENTENCE_TOKENS for s in sents) and len(sents) == 3
+    assert sents[0].text.endswith("w149,")                  # cut at the comma, not at token 200
+    start = text.index("v100")
+    quote, ws, we = window(text, 0, len(text), start, start + 4)
+    assert quote.startswith("…") and quote.endswith("…") and "v100" in quote
+    assert ws >= start - 300 and we <= start + 4 + 300 and quote.strip("…") == text[ws:we]
