@@ -22,6 +22,7 @@ from ..model import Cue, Finding, Mitigation, Page, Suppressed, severity_rank
 from .candidates import propose
 from .compiled import CompiledRules
 from .decide import decide
+from .nlp import tokenize
 from .features import PageFeatures
 from .context import SUPPRESSING, PageState, SentenceOf, governing, line_blocks, modifiers, quoted, warned_blocks
 from .pagelevel import any_in, page_level
@@ -98,7 +99,7 @@ class Engine:
     def state(self, page: Page, assume_voice: bool = False) -> tuple[PageState, dict]:
         """Tokenise the page, run the matchers and gather what the judging steps need."""
         c, text = self.c, page.text
-        doc = self.nlp.tokenizer(text)
+        doc = tokenize(self.nlp, text)
         for proc in self._procs:
             # the engine reads lemmas and sentences from user_data; only spaCy's own Matcher
             # (patterns fastmatch cannot compile) needs them written into the doc
