@@ -23,6 +23,7 @@ from .candidates import propose
 from .compiled import CompiledRules
 from .decide import decide
 from .evidence import evidence, stripped, window
+from .nlp import tokenize
 from .features import PageFeatures
 from .context import SUPPRESSING, PageState, SentenceOf, governing, line_blocks, modifiers, quoted, warned_blocks
 from .pagelevel import any_in, page_level
@@ -99,7 +100,7 @@ class Engine:
     def state(self, page: Page, assume_voice: bool = False) -> tuple[PageState, dict]:
         """Tokenise the page, run the matchers and gather what the judging steps need."""
         c, text = self.c, page.text
-        doc = self.nlp.tokenizer(text)
+        doc = tokenize(self.nlp, text)
         for proc in self._procs:
             # the engine reads lemmas and sentences from user_data; only spaCy's own Matcher
             # (patterns fastmatch cannot compile) needs them written into the doc
