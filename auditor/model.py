@@ -92,6 +92,8 @@ class Finding:
     review: Optional[dict] = None                   # a reviewer's decision (auditor review), if any
     model: Optional[str] = None                     # the judge that decided, when one did
     features: list = field(default_factory=list)    # [feature, contribution] behind the decision
+    sentence_start: Optional[int] = None            # where `sentence` (a window of it) starts and
+    sentence_end: Optional[int] = None              # ends in the audited text (analyse/evidence.py)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -113,6 +115,8 @@ class Suppressed:
     cue: Optional[Cue] = None
     probability: Optional[float] = None   # the judge's probability, when the judge dismissed it
     model: Optional[str] = None
+    sentence_start: Optional[int] = None  # the offsets of `sentence` (a bounded window)
+    sentence_end: Optional[int] = None
 
     def to_dict(self) -> dict:
         d = asdict(self)

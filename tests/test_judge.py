@@ -150,3 +150,20 @@ def test_reports_name_the_model_and_cli_can_choose_it(tmp_path, shared):
     r = run_cli("scan", "--model", bad, page)
     err = r.stderr.decode()
     assert r.returncode == 2 and err.count("\n") == 1 and "not a judge model" in err and "--rules-only" in err
+
+
+def test_a_conditions_list_on_a_page_that_does_not_sell_is_not_an_offer(auditor):
+    quoted_offer = ("We treat osteoarthritis, multiple sclerosis and COPD with our stem cell therapy. "
+                    "Book a consultation with our team today, call us.")
+    letter = ("WARNING LETTER\nDear Dr. Smith:\nThe Food and Drug Administration reviewed your website and found "
+              "that you market an umbilical cord product. Your website states: " + quoted_offer + "\n"
+              "This product is not approved. You should take prompt action to address the violations cited in "
+              "this letter. Failure to do so may result in regulatory action, including seizure and injunction.")
+    clinic = ("Renewal Stem Cell Center. " + quoted_offer + " Prices start at $3,000 per injection.")
+    rules_alone = auditor.engine.analyse(Page(url="t", text=letter), judge=None)
+    assert "many-conditions" in {f.category for f in rules_alone.findings}      # the rule alone is fooled
+    an = judged(auditor, letter)
+    assert "many-conditions" not in {f.category for f in an.findings}
+    gated = [s for s in an.suppressed if s.category == "many-conditions"]
+    assert gated and gated[0].reason == "judge" and gated[0].probability < auditor.judge.page_selling
+    assert "many-conditions" in {f.category for f in judged(auditor, clinic).findings}

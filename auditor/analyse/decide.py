@@ -13,23 +13,27 @@ from __future__ import annotations
 from ..model import Cue, Finding, Suppressed, severity_rank
 from .candidates import Candidate
 from .context import governing
+from .evidence import evidence, stripped, window
 
 KEEP_DISMISSED = 0.1      # dismissed candidates below this probability (and no rule) are not listed
 
 
-def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict) -> tuple[list, list]:
+def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict, selling=None) -> tuple[list, list]:
     """(findings, suppressed) of one page. candidate_rules: category -> Candidates (severity)."""
     if not cands:
         return [], []
     items = [(pf.sentence(c.si), pf.own(c), c.category) for c in cands]
-    X, lex = judge.rows(items, judge.selling(pf.page_words()))
+    X, lex = judge.rows(items, judge.selling(pf.page_words()) if selling is None else selling)
     probs = judge.probabilities(X)
     asserted_of = [sorted((h for h in c.hits if h.cue is None), key=lambda h: -severity_rank(h.rule.severity))
                    for c in cands]
     limits = []
     for c, asserted in zip(cands, asserted_of):
         t = judge.thresholds.get(c.category, judge.threshold)
-        if asserted and c.category in judge.rule_thresholds:
+        if c.category not in judge.categories:
+            # a category the judge never learned (a user's own rules): the rules decide
+            t = 0.0 if asserted else 2.0
+        elif asserted and c.category in judge.rule_thresholds:
             t = min(t, judge.rule_thresholds[c.category])
         limits.append(t)
     rounded = [round(float(p), 3) for p in probs.tolist()]
@@ -39,11 +43,9 @@ def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict) -> tupl
     findings, suppressed = [], []
     text = st.text
     for k, (c, p, t, asserted) in enumerate(zip(cands, rounded, limits, asserted_of)):
-        sc, sce = st.chars(*st.sents[c.si])
-        body = text[sc:sce]
-        lead = len(body) - len(body.lstrip())
-        start, end = sc + lead, sc + len(body.rstrip())
-        sentence = text[start:end]
+        start, end = stripped(text, *st.chars(*st.sents[c.si]))
+        claim = evidence(text, start, end)
+        sentence, ws, we = window(text, start, end, start, end)
         if k in contrib:
             reasons = judge.explain(X[k], lex[k], c.category, contrib=contrib[k])
             rule = asserted[0].rule if asserted else None
@@ -54,12 +56,12 @@ def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict) -> tupl
             if t < judge.thresholds.get(c.category, judge.threshold):
                 why += " (the threshold for a sentence a rule asserted)"
             if rule:
-                why += f"; pattern of {rule.id} matched {text[asserted[0].cs:asserted[0].ce]!r}"
+                why += f"; pattern of {rule.id} matched {evidence(text, asserted[0].cs, asserted[0].ce)!r}"
             findings.append(Finding(
                 rule=rule.id if rule else f"judge.{c.category}", category=c.category,
                 severity=rule.severity if rule else (cand.severity if cand else "medium"), confidence=p,
-                text=sentence, sentence=sentence, start=start, end=end, cues=cues, region=region, note=why,
-                model=judge.id, features=[[n, v] for n, v in reasons]))
+                text=claim, sentence=sentence, start=start, end=end, cues=cues, region=region, note=why,
+                model=judge.id, features=[[n, v] for n, v in reasons], sentence_start=ws, sentence_end=we))
             continue
         if p < KEEP_DISMISSED and not c.hits:
             continue
@@ -67,7 +69,7 @@ def decide(judge, st, cands: list[Candidate], pf, candidate_rules: dict) -> tupl
         if cue is None and c.triggers:
             cue = governing((), *c.triggers[0], c.si, st)
         rule_id = c.hits[0].rule.id if c.hits else f"judge.{c.category}"
-        suppressed.append(Suppressed(rule_id, c.category, sentence, sentence, start, end,
+        suppressed.append(Suppressed(rule_id, c.category, claim, sentence, start, end,
                                      cue.category if cue is not None else "judge", cue, probability=p,
-                                     model=judge.id))
+                                     model=judge.id, sentence_start=ws, sentence_end=we))
     return findings, suppressed

@@ -22,6 +22,8 @@ from ..model import Cue, Finding, Mitigation, Page, Suppressed, severity_rank
 from .candidates import propose
 from .compiled import CompiledRules
 from .decide import decide
+from .evidence import evidence, stripped, window
+from .nlp import tokenize
 from .features import PageFeatures
 from .context import SUPPRESSING, PageState, SentenceOf, governing, line_blocks, modifiers, quoted, warned_blocks
 from .pagelevel import any_in, page_level
@@ -78,17 +80,27 @@ class Engine:
             out.suppressed = _dedupe(out.suppressed)
         else:
             cands, pf = self.candidates(st, matches, hits)
-            out.findings, out.suppressed = decide(judge, st, cands, pf, self.rs.candidates)
+            selling = judge.selling(pf.page_words())
+            out.findings, out.suppressed = decide(judge, st, cands, pf, self.rs.candidates, selling)
             out.signals["judge"] = judge.id
+            out.signals["selling"] = round(selling, 3)
         out.mitigations = self._mitigations(st.doc, matches["mitigate"])
-        out.findings += page_level(self.rs.page_rules, self.c.key_name, st, out.findings)
+        page = page_level(self.rs.page_rules, self.c.key_name, st, out.findings)
+        if judge is not None and judge.page_selling is not None:
+            # a list of conditions on a page that does not sell (a review, a warning, a trial
+            # registry) is not an offer to treat them: the judge's page voice decides
+            page, dismissed = ([f for f in page if f.category != "many-conditions" or selling >= judge.page_selling],
+                               [f for f in page if f.category == "many-conditions" and selling < judge.page_selling])
+            out.suppressed += [Suppressed(f.rule, f.category, f.text, None, None, None, "judge", None,
+                                          probability=round(selling, 3), model=judge.id) for f in dismissed]
+        out.findings += page
         out.findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.category))
         return out
 
     def state(self, page: Page, assume_voice: bool = False) -> tuple[PageState, dict]:
         """Tokenise the page, run the matchers and gather what the judging steps need."""
         c, text = self.c, page.text
-        doc = self.nlp.tokenizer(text)
+        doc = tokenize(self.nlp, text)
         for proc in self._procs:
             # the engine reads lemmas and sentences from user_data; only spaCy's own Matcher
             # (patterns fastmatch cannot compile) needs them written into the doc
@@ -170,12 +182,11 @@ class Engine:
         text = st.text
         for h in hits:
             rule = h.rule
-            sc, sce = st.chars(*st.sents[h.si])
-            sentence_text = text[sc:sce].strip()
-            span_text = text[h.cs:h.ce]
+            sentence_text, ws, we = window(text, *stripped(text, *st.chars(*st.sents[h.si])), h.cs, h.ce)
+            span_text = evidence(text, h.cs, h.ce)
             if h.cue is not None:
                 out.suppressed.append(Suppressed(rule.id, rule.category, span_text, sentence_text,
-                                                 h.cs, h.ce, h.cue.category, h.cue))
+                                                 h.cs, h.ce, h.cue.category, h.cue, sentence_start=ws, sentence_end=we))
                 continue
             region = st.blocks[st.block_of(h.cs)].region if st.blocks else "main"
             weighed = [Cue(m.category, m.text, m.direction, *m.char) for m in st.mods_by_sent.get(h.si, [])
@@ -183,7 +194,7 @@ class Engine:
             out.findings.append(Finding(
                 rule=rule.id, category=rule.category, severity=rule.severity, confidence=rule.confidence,
                 text=span_text, sentence=sentence_text, start=h.cs, end=h.ce,
-                cues=weighed, region=region, note=f"pattern of {rule.id} matched"))
+                cues=weighed, region=region, note=f"pattern of {rule.id} matched", sentence_start=ws, sentence_end=we))
 
     def _signals(self, doc, aux_by_key) -> dict:
         c = self.c

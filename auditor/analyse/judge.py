@@ -50,6 +50,8 @@ class Judge:
         self.thresholds = {c: float(model.get("thresholds", {}).get(c, self.threshold)) for c in self.categories}
         # candidates a YAML rule asserted pass at this lower probability (learned per category)
         self.rule_thresholds = {c: float(v) for c, v in model.get("rule_thresholds", {}).items()}
+        # a page-level many-conditions finding needs the page to sell at least this much
+        self.page_selling = model.get("page_selling")
         lex = model["lexical"]
         self.lex_columns = {c: i for i, c in enumerate(lex["columns"])}
         self.lex_index = {name: i for i, name in enumerate(lex["vocabulary"])}

@@ -88,10 +88,12 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
     """Decides whether a candidate sentence is the page's own claim of its category."""
 
     def __init__(self, C=0.3, page_C=4.0, min_sites=2, min_positives=3, inner_folds=4, trees=150, depth=4,
-                 learning_rate=0.05, min_leaf=20, threshold=0.3, policy="rules", seed=0):
+                 learning_rate=0.05, min_leaf=20, threshold=0.35, policy="rules", page_selling=0.5, defer_below=20,
+                 seed=0):
         self.C, self.page_C, self.min_sites, self.min_positives = C, page_C, min_sites, min_positives
         self.inner_folds, self.trees, self.depth, self.learning_rate = inner_folds, trees, depth, learning_rate
         self.min_leaf, self.threshold, self.policy, self.seed = min_leaf, threshold, policy, seed
+        self.page_selling, self.defer_below = page_selling, defer_below
 
     # -- stage 1 ----------------------------------------------------------------------------
     def _fit_pages(self, pages, page_y, page_groups):
@@ -181,7 +183,8 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
                 oof[te] = self._gbm().fit(D[tr], y[tr]).predict_proba(D[te])[:, 1]
             asserted = numpy.array([s.f.get("r=asserted", 0.0) > 0 for s in X])
             self.thresholds_, self.rule_thresholds_ = _policy(oof, y, cats, asserted, self.threshold,
-                                                              self.min_positives, self.policy == "rules")
+                                                              self.min_positives, self.policy == "rules",
+                                                              self.defer_below)
         # the final stage-1 models, on every page
         k = numpy.flatnonzero(page_y >= 0)
         self.pages_ = (self._fit_pages([page_dicts[i] for i in k], page_y[k], page_groups[k])
@@ -239,6 +242,7 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
                           "value": [_r(v if leaf else v * self.learning_rate)
                                     for v, leaf in zip(nodes["value"], nodes["is_leaf"])]})
         return {"format": FORMAT, "categories": self.categories_, "threshold": self.threshold,
+                "page_selling": self.page_selling if self.pages_ else None,
                 "thresholds": {c: _r(v) for c, v in sorted(self.thresholds_.items())},
                 "rule_thresholds": {c: _r(v) for c, v in sorted(self.rule_thresholds_.items())},
                 "params": self.get_params(), "lexical": lexical_part, "page": page_part,
@@ -255,7 +259,7 @@ def _f1(pred, y):
     return 2 * tp / (int(pred.sum()) + int((y == 1).sum())) if tp else 0.0
 
 
-def _policy(p, y, cats, asserted, default, min_positives, rules_only=False):
+def _policy(p, y, cats, asserted, default, min_positives, rules_only=False, defer_below=0):
     """Per category, the threshold on the judge's probability, and a lower one for candidates a
     YAML rule asserted, that give the best F1 on out-of-fold probabilities (by site). A category
     with fewer than `min_positives` examples keeps the default threshold and no rule threshold.
@@ -264,6 +268,10 @@ def _policy(p, y, cats, asserted, default, min_positives, rules_only=False):
     for c in sorted(set(cats)):
         m = cats == c
         yc, pc, ac = y[m], p[m], asserted[m]
+        if int((yc == 1).sum()) < defer_below:
+            # too few examples to learn from: a sentence a rule asserted stands on the rule
+            rule_thresholds[c] = 0.0
+            continue
         if int((yc == 1).sum()) < min_positives:
             continue
         scored = []

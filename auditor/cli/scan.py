@@ -30,8 +30,11 @@ from . import (FORMATS, _auditor_for, _judge_options, _output_file, _rule_info, 
               help="TOML config file for [rules] select / ignore (default: $AUDITOR_CONFIG or "
                    "~/.config/auditor/config.toml).")
 @_judge_options
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes that analyse files in parallel [default: the number of cores]; "
+                   "the output order does not change.")
 def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, rules_dir, select_ids, ignore_ids,
-         baseline, config_path):
+         baseline, config_path, workers):
     """Audit local files: .txt (UTF-8), .html/.htm, folders (recursively), .warc.gz, or - for stdin.
 
     \b
@@ -74,8 +77,18 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
             state["worst"] = max(state["worst"], severity_rank(f.severity))
         return rep
 
+    from functools import partial
+    from ..workers import Pool, build, cores
+    meta = click.get_current_context().meta      # --model / --rules-only, as _load_auditor read them
+    model = None if meta.get("auditor.rules_only") else meta.get("auditor.model", "bundled")
+    pool = Pool(auditor, partial(build, rules_dir, model, sorted(auditor.select), sorted(auditor.ignore)),
+                workers or cores())
+
     def reports():
-        for item in iter_inputs(list(paths), opts):
+        # files go to the worker pool; errors and WARC archives are handled here, in input order
+        done = pool.ordered(_page, ((item, include_text) for item in iter_inputs(list(paths), opts)),
+                            local=lambda it: isinstance(it[0], (Error, tuple)))
+        for (item, _), page in done:
             if isinstance(item, Error):
                 yield failed(item.target, item)
                 continue
@@ -86,18 +99,26 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
                 except Exception as e:      # a bug met in one archive: its error report, then the next input
                     yield failed(where, internal_error(where, e))
                 continue
-            try:                            # a bug met on one input is that input's error report
-                page = auditor.page(item, include_text=include_text)
-            except Exception as e:
-                yield failed(item.target, internal_error(item.target, e))
+            if isinstance(page, Error):     # a bug met on one input is that input's error report
+                yield failed(item.target, page)
                 continue
             yield filtered(auditor.site(item.target, [page]))
 
-    _write_reports(FORMATTERS[fmt], reports(), output, _rule_info(auditor))
+    with pool:
+        _write_reports(FORMATTERS[fmt], reports(), output, _rule_info(auditor))
     if state["errors"]:
         sys.exit(2)
     if fail_on and state["worst"] >= severity_rank(fail_on):
         sys.exit(1)
+
+
+def _page(auditor, job):
+    """One file's PageResult, or its error (run in a worker: what it returns is pickled)."""
+    item, include_text = job
+    try:
+        return auditor.page(item, include_text=include_text)
+    except Exception as e:
+        return internal_error(item.target, e)
 
 
 def _warc_reports(auditor, paths, include_text, state, max_bytes=None):

@@ -57,7 +57,10 @@ ENV.filters["review_note"] = _review_filter
 
 
 def split_evidence(sentence: str | None, text: str) -> tuple[str, str, str]:
-    """(before, evidence, after) of the finding's sentence, for highlighting."""
+    """(before, evidence, after) of the finding's sentence, for highlighting. Evidence cut short
+    (analyse/evidence.py) ends in an ellipsis that its sentence window does not hold."""
+    if sentence and text and text.endswith("…") and text[:-1] in sentence:
+        text = text[:-1]
     if sentence and text and text in sentence:
         i = sentence.index(text)
         return sentence[:i], text, sentence[i + len(text):]
