@@ -48,12 +48,13 @@ class Auditor:
                 f"rule ids: {', '.join(self.rule_ids())}")
 
     def rule_ids(self) -> list[str]:
-        judged = [f"judge.{c}" for c in self.rules.categories] if self.judge else []   # the judge's own findings
+        judged = [f"judge.{c}" for c in self.categories()] if self.judge else []   # the judge's own findings
         return [r.id for r in self.rules.rules] + [f"page.{c}" for c in self.rules.page_rules] + judged
 
     def categories(self) -> list[str]:
         seen = dict.fromkeys(r.category for r in self.rules.rules)
         seen.update(dict.fromkeys(self.rules.page_rules))
+        seen.update(dict.fromkeys(self.rules.candidates))
         return list(seen)
 
     def selected(self, rule: str, category: str) -> bool:

@@ -168,8 +168,8 @@ def test_an_audit_while_the_store_is_locked_prints_its_report_unrecorded(tmp_pat
     db = out / "auditor.db"
     with FixtureServer() as server:
         url = server.url + "/"
-        args = ["audit", "--output-dir", out, "--delay", "0", "--jitter", "0", "--retries", "0", "--only-url",
-                "--format", "json", url]
+        args = ["audit", "--allow-private", "--output-dir", out, "--delay", "0", "--jitter", "0", "--retries", "0",
+                "--only-url", "--format", "json", url]
         with StoreLock(db, kind="batch"):
             locked = subprocess.run(_cmd(*args), cwd=ROOT, capture_output=True, timeout=120)
         err = locked.stderr.decode()
@@ -189,7 +189,7 @@ def test_an_audit_while_the_store_is_locked_prints_its_report_unrecorded(tmp_pat
     inp = tmp_path / "list.txt"
     inp.write_text(url + "\n", encoding="utf-8")
     with StoreLock(db, kind="audit"):                 # an audit writing its run
-        r = subprocess.run(_cmd("batch", inp, "--output-dir", out), cwd=ROOT, capture_output=True, timeout=60)
+        r = subprocess.run(_cmd("batch", inp, "--allow-private", "--output-dir", out), cwd=ROOT, capture_output=True, timeout=60)
     assert r.returncode == 2 and r.stderr.decode().count("\n") == 1
     assert f"is in use by another auditor audit (pid {os.getpid()} on " in r.stderr.decode()
 

@@ -16,6 +16,11 @@ from conftest import ROOT, SHARED, run_cli
 from siteserver import SmallSite, ThreadingHTTPServer, make_small_handler
 
 REVIEWER = "A. Reviewer"
+# the claims of the fixture site (siteserver.SmallSite); a judged finding's text is its sentence
+GUAR = "We guarantee results for every knee."
+SATIS = "Satisfaction guaranteed on every stem cell package."
+REV = "A revolutionary approach."
+FDA = "Our exosome therapy is FDA approved."
 
 
 def _audit(url, tmp, name, *extra):
@@ -48,12 +53,12 @@ def reviewed(tmp_path_factory):
         assert listed.returncode == 0, listed.stderr.decode()
         res["pending1"] = json.loads(listed.stdout)
         by_text = {c["text"]: c for c in res["pending1"]}
-        res["ids"] = {t: by_text[t]["id"] for t in ("We guarantee", "Satisfaction guaranteed", "revolutionary")}
-        r = run_cli("review", "confirm", res["ids"]["We guarantee"], res["ids"]["Satisfaction guaranteed"][:6],
+        res["ids"] = {t: by_text[t]["id"] for t in (GUAR, SATIS, REV)}
+        r = run_cli("review", "confirm", res["ids"][GUAR], res["ids"][SATIS][:6],
                     "--reason", "promises an outcome", "--by", REVIEWER, "--db", db)
         assert r.returncode == 0, r.stderr.decode()
         res["confirm_out"] = r.stdout.decode()
-        r = run_cli("review", "dismiss", res["ids"]["revolutionary"], "--reason", "mild hype, not a cure claim",
+        r = run_cli("review", "dismiss", res["ids"][REV], "--reason", "mild hype, not a cure claim",
                     "--by", REVIEWER, "--db", db)
         assert r.returncode == 0, r.stderr.decode()
         site.version = 2
@@ -64,8 +69,11 @@ def reviewed(tmp_path_factory):
         res["history2"] = json.loads(run_cli("history", url, "--db", db, "--json").stdout)
         rules = tmp / "rules"
         shutil.copytree(ROOT / "rules", rules)
-        miracle = rules / "miracle.yml"
-        miracle.write_text(miracle.read_text(encoding="utf-8").replace("id: miracle.hype\n", "id: miracle.overstated\n"),
+        # guarantees stand on the rules (too few training examples for the judge), so a renamed
+        # guarantee rule finds the same claim with the same evidence
+        guarantee = rules / "guarantee.yml"
+        guarantee.write_text(guarantee.read_text(encoding="utf-8").replace("id: guarantee.outcome\n",
+                                                                           "id: guarantee.promise\n"),
                            encoding="utf-8")
         res["audit3"] = _audit(url, tmp, "audit3", "--rules", rules)
     finally:
@@ -90,20 +98,23 @@ def test_audit_followed_by_history_works(reviewed):
 def test_decisions_survive_a_reaudit_of_a_changed_site(reviewed):
     ids = reviewed["ids"]
     out = reviewed["confirm_out"]
-    assert f"confirmed {ids['Satisfaction guaranteed']}" in out        # a prefix found the full id
+    assert f"confirmed {ids[SATIS]}" in out        # a prefix found the full id
     a2 = reviewed["audit2"]
     texts = {f["text"]: f for _, f in _findings(a2)}
-    assert "We guarantee" not in texts                                 # the clinic took it down
-    kept = texts["Satisfaction guaranteed"]                            # the footer still says it
+    assert GUAR not in texts                                 # the clinic took it down
+    kept = texts[SATIS]                            # the footer still says it
     assert kept["review"]["decision"] == "confirmed" and kept["review"]["reviewer"] == REVIEWER
-    assert kept["review"]["reason"] == "promises an outcome" and kept["review"]["id"] == ids["Satisfaction guaranteed"]
+    assert kept["review"]["reason"] == "promises an outcome" and kept["review"]["id"] == ids[SATIS]
     pending = {c["text"] for c in reviewed["pending2"]}
-    assert "FDA approved" in pending                                   # new: no decision yet
-    assert not pending & {"Satisfaction guaranteed", "revolutionary"}   # decided ones are not asked again
-    # a rule renamed, same evidence: the dismissal still holds
+    assert FDA in pending                                   # new: no decision yet
+    assert not pending & {SATIS, REV}   # decided ones are not asked again
+    # a rule renamed, same evidence: the confirmation still holds, and so does the dismissal
+    kept3 = [f for _, f in _findings(reviewed["audit3"]) if f["text"] == SATIS]
+    assert [(f["rule"], f["review"]["decision"], f["review"]["id"]) for f in kept3] == \
+        [("guarantee.promise", "confirmed", ids[SATIS])]
     dismissed3 = [f for _, f in _findings(reviewed["audit3"], "dismissed_by_review")]
-    assert [(f["rule"], f["text"]) for f in dismissed3] == [("miracle.overstated", "revolutionary")]
-    assert not any(f["text"] == "revolutionary" for _, f in _findings(reviewed["audit3"]))
+    assert [(f["rule"], f["text"]) for f in dismissed3] == [("miracle.hype", REV)]
+    assert not any(f["text"] == REV for _, f in _findings(reviewed["audit3"]))
 
 
 def test_dismissed_finding_leaves_the_score_but_stays_listed(reviewed, auditor):
@@ -111,8 +122,8 @@ def test_dismissed_finding_leaves_the_score_but_stays_listed(reviewed, auditor):
     a2 = reviewed["audit2"]
     page_a = next(p for p in a2["pages"] if p["url"].endswith("/a"))
     assert [(f["text"], f["review"]["reason"]) for f in page_a["dismissed_by_review"]] == \
-        [("revolutionary", "mild hype, not a cure claim")]
-    assert all(f["text"] != "revolutionary" for f in page_a["findings"])
+        [(REV, "mild hype, not a cure claim")]
+    assert all(f["text"] != REV for f in page_a["findings"])
     page = report_from_dict(a2).pages[[p["url"] for p in a2["pages"]].index(page_a["url"])]
     expect, _ = score_findings(page.findings, page.mitigations, auditor.rules.scoring, auditor.weights)
     assert page_a["score"] == expect
@@ -135,7 +146,7 @@ def test_dismissed_finding_leaves_the_score_but_stays_listed(reviewed, auditor):
         texts[fmt] = buf.getvalue()
     for fmt, needle in ((".md", "Dismissed by review (1, not scored)"), (".html", "Dismissed by review (1, not scored)"),
                         ("csv", ',dismissed,"mild hype, not a cure claim",A. Reviewer,'),
-                        ("terminal", "dismissed by review: miracle.hype revolutionary (A. Reviewer, ")):
+                        ("terminal", f"dismissed by review: miracle.hype {REV} (A. Reviewer, ")):
         assert needle in texts[fmt], (fmt, texts[fmt][:3000])
         assert "mild hype, not a cure claim" in texts[fmt]
 
@@ -145,13 +156,13 @@ def test_diff_tells_removed_by_the_clinic_from_dismissed_by_review(reviewed):
     assert d.returncode == 1, d.stderr.decode()                         # a finding was added
     text = d.stdout.decode()
     assert "+ critical fda.approved-therapy" in text
-    assert f"'We guarantee'  ({reviewed['url']})  [confirmed by {REVIEWER}]" in text
-    assert "~ high     miracle.hype                     'revolutionary'  dismissed by review" in text
+    assert f"'{GUAR}'  ({reviewed['url']})  [confirmed by {REVIEWER}]" in text
+    assert f"~ high     miracle.hype                     '{REV}'  dismissed by review" in text
     dj = json.loads(reviewed["diff_json"].stdout)
-    assert [f["text"] for f in dj["added"]] == ["FDA approved"]
-    assert [(f["text"], f["decision"]) for f in dj["removed"]] == [("We guarantee", "confirmed")]
+    assert [f["text"] for f in dj["added"]] == [FDA]
+    assert [(f["text"], f["decision"]) for f in dj["removed"]] == [(GUAR, "confirmed")]
     assert [(f["text"], f["still_on_site"], f["reason"]) for f in dj["dismissed_by_review"]] == \
-        [("revolutionary", True, "mild hype, not a cure claim")]
+        [(REV, True, "mild hype, not a cure claim")]
     old, new = reviewed["history2"]
     assert new["findings"] == len(dj["added"]) + dj["unchanged"] == dj["to"]["findings"]
     assert old["findings"] == len(dj["removed"]) + dj["unchanged"] == dj["from"]["findings"]
@@ -173,7 +184,7 @@ def test_diff_since_is_validated_and_names_the_run(reviewed):
 def test_review_errors_are_one_line(reviewed):
     r = run_cli("review", "dismiss", "ffffffffff", "--reason", "x", "--db", reviewed["db"])
     assert r.returncode == 2 and r.stderr.decode().startswith("auditor: no finding ffffffffff in")
-    r = run_cli("review", "dismiss", reviewed["ids"]["revolutionary"], "--db", reviewed["db"])
+    r = run_cli("review", "dismiss", reviewed["ids"][REV], "--db", reviewed["db"])
     assert r.returncode == 2 and "Missing option '--reason'" in r.stderr.decode()
     r = run_cli("review", "--db", reviewed["tmp"] / "missing.db")
     assert r.returncode == 2 and "no store at" in r.stderr.decode() and "Traceback" not in r.stderr.decode()
@@ -189,7 +200,7 @@ def test_store_views_open_in_sqlite(reviewed):
     assert site["fda-misstatement"] == 1 and site["miracle-cure"] == 0   # the dismissed claim is not counted
     decisions = {(r["text"], r["decision"]) for r in con.execute(
         "SELECT text, decision FROM finding_reviews WHERE run=2")}
-    assert ("revolutionary", "dismissed") in decisions and ("FDA approved", "undecided") in decisions
+    assert (REV, "dismissed") in decisions and (FDA, "undecided") in decisions
     con.close()
     if shutil.which("sqlite3"):                                          # any SQLite browser: the CLI
         r = subprocess.run(["sqlite3", "-readonly", "-header", "-csv", str(db),
@@ -218,8 +229,8 @@ def test_exported_review_labels_validate_with_claimeval(reviewed, shared, tmp_pa
             text = (out / lab["doc"]).read_text(encoding="utf-8")
             assert text.count(lab["quote"]) == 1, lab
     quoted = {(lab["category"], lab["quote"]) for lab in labels if "quote" in lab}
-    assert ("guarantee", "We guarantee") in quoted and ("guarantee", "Satisfaction guaranteed") in quoted
-    assert ("none", "revolutionary") in quoted and ("ambiguous", "FDA approved") in quoted
+    assert ("guarantee", GUAR) in quoted and ("guarantee", SATIS) in quoted
+    assert ("none", REV) in quoted and ("ambiguous", FDA) in quoted
     cmd = f"{sys.executable} -m auditor.cli scan --format jsonl"
     ev = subprocess.run([sys.executable, str(shared / "tools" / "claimeval"), "--labels", str(out / "labels.jsonl"),
                          "--texts", str(out), "--cmd", cmd, "--json"], capture_output=True, text=True, timeout=300)
@@ -246,7 +257,7 @@ def test_interactive_review_under_a_pseudo_terminal(reviewed, tmp_path):
                           cwd=str(ROOT), env=env, timeout=60, encoding="utf-8")
     try:
         child.expect(r"1/\d+")
-        child.expect("FDA approved")                                     # the sentence, evidence marked
+        child.expect(FDA)                                     # the sentence, evidence marked
         child.expect(r"\[c\]onfirm, \[d\]ismiss, \[s\]kip, \[q\]uit")
         child.sendline("d")
         child.expect("Reason for dismissing")
@@ -264,7 +275,7 @@ def test_interactive_review_under_a_pseudo_terminal(reviewed, tmp_path):
     con = sqlite3.connect(db)
     row = con.execute("SELECT evidence, decision, reason, reviewer FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
     con.close()
-    assert row == ("FDA approved", "dismissed", "quotes the FDA's own list", "pty tester")
+    assert row == (FDA, "dismissed", "quotes the FDA's own list", "pty tester")
 
 
 def test_store_opens_in_datasette(reviewed, tmp_path):
@@ -294,3 +305,57 @@ def test_store_opens_in_datasette(reviewed, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_exported_review_labels_load_in_train_and_evaluate(reviewed, tmp_path):
+    """A team's reviews of two sites become a corpus that `auditor train` learns from (alone, and
+    together with another corpus) and `auditor evaluate` cross-validates by site."""
+    db = tmp_path / "two-sites.db"
+    src, dst = sqlite3.connect(reviewed["db"]), sqlite3.connect(db)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    second = SmallSite(1)
+    try:
+        httpd = ThreadingHTTPServer(("127.0.0.2", 0), make_small_handler(second))
+    except OSError as e:
+        pytest.skip(f"127.0.0.2 cannot be bound here ({e}); a second site needs a second address")
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url2 = f"http://127.0.0.2:{httpd.server_address[1]}/"
+    try:
+        r = run_cli("audit", "--allow-private", "--delay", "0", "--jitter", "0", "--retries", "0",
+                    "--output-dir", tmp_path / "out", "--db", db, "-q", "-f", "json", "-o", tmp_path / "a.json", url2)
+        assert r.returncode in (0, 3), r.stderr.decode()[-2000:]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    pending = {c["text"]: c["id"] for c in json.loads(run_cli("review", "--json", "--site", url2, "--db", db).stdout)}
+    assert run_cli("review", "confirm", pending[GUAR], "--reason", "a promise", "--db", db).returncode == 0
+    assert run_cli("review", "dismiss", pending[REV], "--reason", "hype", "--db", db).returncode == 0
+    out = tmp_path / "labels"
+    r = run_cli("review", "export-labels", out, "--db", db)
+    assert r.returncode == 0, r.stderr.decode()
+    sources = [row.split("\t")[2] for row in (out / "index-reviewed.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    assert {s.split("/")[2].split(":")[0] for s in sources} == {"127.0.0.1", "127.0.0.2"}
+
+    model = tmp_path / "team.json.gz"
+    r = run_cli("train", out, "-o", model)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    import gzip
+    meta = json.loads(gzip.decompress(model.read_bytes()))
+    assert meta["trained"]["pages"] == len(sources)
+    page = tmp_path / "p.txt"
+    page.write_text(f"{GUAR} {REV}\n", encoding="utf-8")
+    rep = json.loads(run_cli("scan", "--model", model, "-f", "json", page).stdout)
+    assert rep["tool"]["model_version"] == meta["id"] and rep["pages"][0]["findings"]
+    both = tmp_path / "both.json.gz"                     # together with another labelled corpus
+    r = run_cli("train", out, SHARED / "samples", "-o", both)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert json.loads(gzip.decompress(both.read_bytes()))["trained"]["pages"] > len(sources)
+
+    ev = run_cli("evaluate", out, "--folds", "2", "--json")
+    assert ev.returncode == 0, ev.stderr.decode()[-2000:]
+    figures = json.loads(ev.stdout)
+    assert {"precision", "recall", "f1", "macro_f1", "auc", "per_category"} <= set(figures)
+    assert figures["folds"] == 2 and figures["per_category"]["guarantee"]["labels"] >= 2

@@ -62,7 +62,7 @@ def test_baseline_reports_only_new_findings(tmp_path):
                     "Our exosome therapy is FDA approved.\n", encoding="utf-8")
     r = run_cli("scan", "-f", "json", "--baseline", base, "--fail-on", "critical", page)
     rep = json.loads(r.stdout)
-    assert [f["text"] for p in rep["pages"] for f in p["findings"]] == ["FDA approved"]
+    assert [f["text"] for p in rep["pages"] for f in p["findings"]] == ["Our exosome therapy is FDA approved."]
     assert rep["baseline"]["known_findings_left_out"] >= 2
     assert r.returncode == 1                                       # the new finding is critical
     page.write_text("Our stem cell therapy is a revolutionary approach. Satisfaction guaranteed.\n", encoding="utf-8")
@@ -103,8 +103,12 @@ def test_terminal_summary_is_plain_when_piped_and_coloured_on_a_terminal(tmp_pat
                    encoding="utf-8")
     piped = run_cli("scan", SAMPLE, one, two).stdout.decode()
     assert "\x1b[" not in piped
-    assert "score 100 (severe), 18 findings" in piped and "score 0 (low), 0 findings" in piped
-    assert "score 13.5 (low), 1 finding: guarantee 1" in piped           # plurals agree
+    sample = json.loads(run_cli("scan", "-f", "json", SAMPLE).stdout)          # the same page, as JSON
+    n = len(sample["pages"][0]["findings"])
+    assert n > 1 and f"score {sample['score']:g} ({sample['band']}), {n} findings" in piped
+    assert "score 0 (low), 0 findings" in piped
+    small = json.loads(run_cli("scan", "-f", "json", two).stdout)
+    assert f"score {small['score']:g} (low), 1 finding: guarantee 1" in piped     # plurals agree
     assert "(1 match dismissed by context" in piped and " 1 matches" not in piped
     assert piped.rstrip().splitlines()[-1].startswith("produced by auditor ")
     pexpect = pytest.importorskip("pexpect")
