@@ -20,6 +20,15 @@ The default file is $AUDITOR_CONFIG, else $XDG_CONFIG_HOME/auditor/config.toml (
     max_crawl_delay = 30   # a robots.txt Crawl-delay above this: the site is not crawled ("crawl-delay too long")
     allow_private = false  # may the start host be on a loopback/private address (never any other host)
     output_dir = "auditor-output"
+    include = ["/treatments/", "/stem-cell"]   # only follow URLs matching one of these regexes
+    exclude = ["/blog/"]                      # never follow URLs matching one of these
+
+    [rules]                # for scan, audit and batch, as ruff's select / ignore
+    select = ["guarantee", "fda.approved-therapy"]   # categories or rule ids; empty = all
+    ignore = ["testimonial"]
+
+A value of the wrong type, an unknown key or a bad regular expression is a ConfigError that names
+the file and the key.
 """
 from __future__ import annotations
 
@@ -27,7 +36,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Optional, get_type_hints
+from typing import Optional, get_origin, get_type_hints
 
 from . import __version__
 
@@ -58,6 +67,9 @@ class CrawlConfig:
     output_dir: str = "auditor-output"
     warc: bool = True
     max_query_params: int = 4
+    include: tuple[str, ...] = ()     # URL regexes: follow only links matching one (wget --accept-regex)
+    exclude: tuple[str, ...] = ()     # URL regexes: never follow links matching one (--reject-regex)
+    max_sitemaps: int = 10            # sitemap files read per site (an index counts as one)
     allowed_types: tuple[str, ...] = field(default=("text/html", "application/xhtml+xml", "text/plain"))
 
     @property
@@ -93,28 +105,77 @@ def default_path() -> Path:
     return Path(base) / "auditor" / "config.toml"
 
 
-def load(path: Optional[str] = None, **overrides) -> CrawlConfig:
-    """Defaults, then the TOML file (an explicit path must exist), then the non-None overrides."""
-    cfg = CrawlConfig()
+def _read(path: Optional[str]) -> tuple[Path, dict]:
     p = Path(path) if path else default_path()
     if path and not p.exists():
         raise ConfigError(f"{p}: no such config file")
-    if p.exists():
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{p}: {e}") from None
-        section = data.get("crawl", data)
-        if not isinstance(section, dict):
-            raise ConfigError(f"{p}: [crawl] must be a table of settings")
-        known = {f.name: f for f in fields(CrawlConfig)}
-        values = {}
-        for k, v in section.items():
-            if k not in known:
-                raise ConfigError(f"{p}: unknown setting {k!r} (known: {', '.join(sorted(known))})")
-            values[k] = _typed(p, k, tuple(v) if isinstance(v, list) else v)
+    if not p.exists():
+        return p, {}
+    try:
+        return p, tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read ({e.strerror or e})") from None
+
+
+@dataclass(frozen=True)
+class RuleSelection:
+    """The [rules] section, as ruff's select / ignore: categories or rule ids."""
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+
+
+def _typed(path: Path, model: type, key: str, value, label: str = ""):
+    """A TOML value checked against its field's type in `model` (pydantic, strict: "20" is not a
+    number, 1 is a float), so a wrong type is named with its key instead of failing later."""
+    from pydantic import TypeAdapter, ValidationError
+    declared = get_type_hints(model)[key]
+    if isinstance(value, list) and get_origin(declared) is tuple:     # TOML has arrays, the settings tuples
+        value = tuple(value)
+    try:
+        return TypeAdapter(declared).validate_python(value, strict=True)
+    except ValidationError as e:
+        msg = e.errors()[0]["msg"]
+        raise ConfigError(f"{path}: {label}{key} = {value!r}: {msg[:1].lower()}{msg[1:]}") from None
+
+
+def _section(path: Path, data: dict, name: str, model: type, label: str = "") -> dict:
+    """A table's values, each checked against `model`'s fields; an unknown key names the known ones."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table of settings")
+    known = {f.name for f in fields(model)}
+    values = {}
+    for k, v in data.items():
+        if k not in known:
+            raise ConfigError(f"{path}: unknown setting {label + k!r} (known: {', '.join(sorted(known))})")
+        values[k] = _typed(path, model, k, v, label)
+    return values
+
+
+def rule_selection(path: Optional[str] = None) -> dict:
+    """The [rules] section: {"select": [...], "ignore": [...]} (lists of categories or rule ids)."""
+    p, data = _read(path)
+    values = _section(p, data.get("rules", {}), "rules", RuleSelection, "rules.")
+    return {k: list(v) for k, v in values.items()}
+
+
+def load(path: Optional[str] = None, **overrides) -> CrawlConfig:
+    """Defaults, then the TOML file (an explicit path must exist), then the non-None overrides."""
+    cfg = CrawlConfig()
+    p, data = _read(path)
+    if data:
+        section = data.get("crawl", {k: v for k, v in data.items() if k != "rules"})
+        values = _section(p, section, "crawl", CrawlConfig)
         cfg = replace(cfg, **values)
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    import re
+    for name in ("include", "exclude"):
+        for rx in getattr(cfg, name):
+            try:
+                re.compile(rx)
+            except re.error as e:
+                raise ConfigError(f"{name} pattern {rx!r} is not a regular expression ({e})") from None
     for name in ("delay", "jitter", "timeout", "request_timeout", "connect_timeout", "read_timeout",
                  "max_crawl_delay"):
         if getattr(cfg, name) < 0:

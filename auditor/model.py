@@ -89,6 +89,7 @@ class Finding:
     region: str = "main"
     points: float = 0.0                             # what this finding added to the score
     note: str = ""                                  # why it fired (pattern, evidence for page-level)
+    review: Optional[dict] = None                   # a reviewer's decision (auditor review), if any
     model: Optional[str] = None                     # the judge that decided, when one did
     features: list = field(default_factory=list)    # [feature, contribution] behind the decision
     sentence_start: Optional[int] = None            # where `sentence` (a window of it) starts and
@@ -150,6 +151,9 @@ class PageResult:
     breakdown: dict = field(default_factory=dict)   # per-category points, disclosure credit
     meta: dict = field(default_factory=dict)
     text: Optional[str] = None                      # set with --include-text
+    dismissed: list[Finding] = field(default_factory=list)   # dismissed by review: listed, not scored
+    # the audited text, kept for the store (review labels are quotes in it); never serialised
+    source_text: Optional[str] = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         d: dict[str, Any] = {
@@ -163,6 +167,7 @@ class PageResult:
             "findings": [f.to_dict() for f in self.findings],
             "mitigations": [m.to_dict() for m in self.mitigations],
             "suppressed": [s.to_dict() for s in self.suppressed],
+            "dismissed_by_review": [f.to_dict() for f in self.dismissed],
             "breakdown": self.breakdown,
         }
         for k, v in self.meta.items():
@@ -240,16 +245,21 @@ def report_from_dict(d: dict) -> SiteReport:
     def cue(c):
         return Cue(**c) if c else None
 
+    def finding(f):
+        return Finding(**{**f, "cues": [Cue(**c) for c in f.get("cues", [])]})
+
     pages = []
     for p in d.get("pages", []):
-        findings = [Finding(**{**f, "cues": [Cue(**c) for c in f.get("cues", [])]}) for f in p.get("findings", [])]
+        findings = [finding(f) for f in p.get("findings", [])]
         suppressed = [Suppressed(**{**s, "cue": cue(s.get("cue"))}) for s in p.get("suppressed", [])]
         mitigations = [Mitigation(**m) for m in p.get("mitigations", [])]
-        core = {"url", "title", "score", "band", "findings", "suppressed", "mitigations", "breakdown", "text"}
+        core = {"url", "title", "score", "band", "findings", "suppressed", "mitigations", "breakdown", "text",
+                "dismissed_by_review"}
         meta = {k: v for k, v in p.items() if k not in core and v is not None}
         pages.append(PageResult(url=p["url"], title=p.get("title"), score=p["score"], band=p.get("band", "low"),
                                 findings=findings, suppressed=suppressed, mitigations=mitigations,
-                                breakdown=p.get("breakdown", {}), meta=meta, text=p.get("text")))
+                                breakdown=p.get("breakdown", {}), meta=meta, text=p.get("text"),
+                                dismissed=[finding(f) for f in p.get("dismissed_by_review", [])]))
     known = {"schema", "tool", "target", "audited_at", "score", "band", "pages", "errors"}
     return SiteReport(target=d["target"], audited_at=d["audited_at"], score=d.get("score"), band=d.get("band"), pages=pages,
                       errors=[Error(**e) for e in d.get("errors", [])], tool=d.get("tool", {}),

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import bisect
-import copy
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Optional
@@ -16,7 +15,11 @@ from .analyse.engine import Engine
 from .acquire.extract import extract
 from .model import Document, Error, PageResult, SiteReport, internal_error, now_iso
 from .analyse.rules import RuleSet, load_rules
-from .score import band, fingerprint, score_findings
+from .score import band, score_findings, site_score
+
+
+class SelectionError(ValueError):
+    """An id given to --select or --ignore that names no rule and no category."""
 
 
 BUNDLED = "bundled"
@@ -24,9 +27,10 @@ BUNDLED = "bundled"
 
 class Auditor:
     """model: BUNDLED (the judge shipped in the package), a path to another judge model, a loaded
-    Judge, or None for the rules alone."""
+    Judge, or None for the rules alone. select / ignore: categories or rule ids, as ruff's."""
 
-    def __init__(self, rules_dir: Optional[Path] = None, ruleset: Optional[RuleSet] = None, model=BUNDLED):
+    def __init__(self, rules_dir: Optional[Path] = None, ruleset: Optional[RuleSet] = None, model=BUNDLED,
+                 select: Iterable[str] = (), ignore: Iterable[str] = ()):
         from .analyse.judge import Judge
         self.rules = ruleset or load_rules(rules_dir)
         if model is None or isinstance(model, Judge):
@@ -36,6 +40,28 @@ class Auditor:
         self.judge = judge
         self.engine = Engine(self.rules, judge)
         self.weights = {r.id: r.weight for r in self.rules.rules if r.weight}
+        self.select, self.ignore = set(select), set(ignore)
+        unknown = sorted((self.select | self.ignore) - set(self.rule_ids()) - set(self.categories()))
+        if unknown:
+            raise SelectionError(
+                f"unknown rule or category {', '.join(map(repr, unknown))}; categories: {', '.join(self.categories())}; "
+                f"rule ids: {', '.join(self.rule_ids())}")
+
+    def rule_ids(self) -> list[str]:
+        judged = [f"judge.{c}" for c in self.categories()] if self.judge else []   # the judge's own findings
+        return [r.id for r in self.rules.rules] + [f"page.{c}" for c in self.rules.page_rules] + judged
+
+    def categories(self) -> list[str]:
+        seen = dict.fromkeys(r.category for r in self.rules.rules)
+        seen.update(dict.fromkeys(self.rules.page_rules))
+        seen.update(dict.fromkeys(self.rules.candidates))
+        return list(seen)
+
+    def selected(self, rule: str, category: str) -> bool:
+        """ruff's --select / --ignore: a rule counts when selected (or nothing is) and not ignored."""
+        if self.select and rule not in self.select and category not in self.select:
+            return False
+        return rule not in self.ignore and category not in self.ignore
 
     @property
     def tool(self) -> dict:
@@ -47,11 +73,15 @@ class Auditor:
         return self._result(pg, self.engine.analyse(pg), include_text)
 
     def _result(self, pg, an, include_text: bool) -> PageResult:
+        if self.select or self.ignore:
+            an.findings = [f for f in an.findings if self.selected(f.rule, f.category)]
+            an.suppressed = [s for s in an.suppressed if self.selected(s.rule, s.category)]
         score, breakdown = score_findings(an.findings, an.mitigations, self.rules.scoring, self.weights)
         breakdown["voice"] = an.signals.get("voice_counts")
         return PageResult(url=pg.url, title=pg.title, score=score, band=band(score, self.rules.scoring),
                           findings=an.findings, suppressed=an.suppressed, mitigations=an.mitigations,
-                          breakdown=breakdown, meta=pg.meta, text=pg.text if include_text else None)
+                          breakdown=breakdown, meta=pg.meta, text=pg.text if include_text else None,
+                          source_text=pg.text)
 
     def audit_site(self, target: str, docs: list[Document], errors: Iterable[Error] = (),
                    include_text: bool = False, extra: Optional[dict] = None) -> SiteReport:
@@ -99,22 +129,10 @@ class Auditor:
         """A site's score is the page formula applied to its distinct claims, pooled across pages:
         a footer repeated on forty pages is one claim. With no page audited there is no score
         (None, and band None), so a missing or unreachable input never reads as a clean page."""
-        pooled, seen = [], set()
-        for p in pages:
-            for f in p.findings:
-                fp = fingerprint(f)
-                if fp not in seen:
-                    seen.add(fp)
-                    pooled.append(f)
-        mits = [m for p in pages for m in p.mitigations]
         if not pages:
             return SiteReport(target=target, audited_at=now_iso(), score=None, band=None, pages=[],
                               errors=list(errors), tool=self.tool)
-        if len(pages) == 1:
-            score = pages[0].score
-        else:
-            score, _ = score_findings([copy.copy(f) for f in pooled], [copy.copy(m) for m in mits],
-                                      self.rules.scoring, self.weights)
+        score = site_score(pages, self.rules.scoring, self.weights)
         return SiteReport(target=target, audited_at=now_iso(), score=score, band=band(score, self.rules.scoring),
                           pages=pages, errors=list(errors), tool=self.tool)
 

@@ -12,6 +12,7 @@ Mitigation gets the points it contributed, and the page's breakdown records the 
 """
 from __future__ import annotations
 
+import copy
 import re
 
 from .model import BANDS, SEVERITIES, Finding, Mitigation, severity_rank
@@ -86,3 +87,18 @@ def score_findings(findings: list[Finding], mitigations: list[Mitigation], scori
     breakdown["raw"] = round(total, 2)
     return round(score, 1), breakdown
 
+
+def site_score(pages: list, scoring: dict, weights: dict) -> float:
+    """The page formula applied to a site's distinct claims pooled across its pages."""
+    if len(pages) == 1:
+        return pages[0].score
+    pooled, seen = [], set()
+    for p in pages:
+        for f in p.findings:
+            fp = fingerprint(f)
+            if fp not in seen:
+                seen.add(fp)
+                pooled.append(f)
+    mits = [m for p in pages for m in p.mitigations]
+    score, _ = score_findings([copy.copy(f) for f in pooled], [copy.copy(m) for m in mits], scoring, weights)
+    return score

@@ -25,11 +25,11 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def build(rules_dir, model):
+def build(rules_dir, model, select=(), ignore=()):
     """A worker's own pipeline, when it is not forked from the command's (picklable, no click)."""
     from pathlib import Path
     from .pipeline import Auditor
-    return Auditor(Path(rules_dir) if rules_dir else None, model=model)
+    return Auditor(Path(rules_dir) if rules_dir else None, model=model, select=select, ignore=ignore)
 
 
 def _init(factory):

@@ -123,7 +123,7 @@ def test_history_and_diff_after_a_site_changes(tmp_path):
     assert len(lines) == 3 and lines[1].split()[0] == "1" and lines[2].split()[0] == "2"
     d = run_cli("diff", url, "--db", db)
     text = d.stdout.decode()
-    assert d.returncode == 0, d.stderr.decode()
+    assert d.returncode == 1, d.stderr.decode()          # findings were added, as git diff --exit-code
     assert "+ critical fda.approved-therapy" in text
     assert "- high     guarantee.outcome" in text
     # the unchanged pages' findings are matched by rule and text, not offsets
@@ -138,14 +138,23 @@ def test_store_migrates_an_older_database(tmp_path):
     con.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);" + MIGRATIONS[0][1] +
                       "INSERT INTO meta VALUES ('schema_version', '1');"
                       "INSERT INTO runs (input, input_key, started_at, tool_version, rules_version)"
-                      " VALUES ('x.txt', 'k', '2026-01-01T00:00:00Z', '0.0.1', 'r1');")
+                      " VALUES ('x.txt', 'k', '2026-01-01T00:00:00Z', '0.0.1', 'r1');"
+                      "INSERT INTO sites (run_id, url, status, score, band, audited_at, report_json)"
+                      " VALUES (1, 'http://a.example/', 'done', 20, 'moderate', '2026-01-01T00:00:00Z', '{}');"
+                      "INSERT INTO findings (site_id, rule, category, severity, text)"
+                      " VALUES (1, 'guarantee.outcome', 'guarantee', 'high', 'Results  GUARANTEED!');")
     con.commit()
     con.close()
     s = Store(path)
-    assert s.version() == SCHEMA_VERSION == 2
+    assert s.version() == SCHEMA_VERSION == 5
     assert s.run(1)["input"] == "x.txt"
     cols = {r[1] for r in s.db.execute("PRAGMA table_info(sites)")}
     assert "pages_fetched" in cols
+    from auditor.review import finding_id
+    row = s.db.execute("SELECT review_key, review_id FROM findings").fetchone()
+    assert tuple(row) == ("guarantee|results guaranteed", finding_id("http://a.example/", "guarantee|results guaranteed"))
+    summary = s.db.execute("SELECT site, score, findings, guarantee FROM site_summary").fetchone()
+    assert tuple(summary) == ("http://a.example/", 20, 1, 1)
 
 
 def test_bad_input_file_lines(tmp_path):

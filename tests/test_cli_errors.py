@@ -198,8 +198,10 @@ def test_sites_not_audited_have_no_score(tmp_path):
         assert r.returncode == 3
         reps = json.loads(r.stdout)
     lines = _formatted("terminal", reps).splitlines()
+    from auditor.report.text_formats import tool_line
     assert lines == [f"{refused}: not audited: connection refused",
-                     f"{robots}: not audited: disallowed by robots.txt"], lines
+                     f"{robots}: not audited: disallowed by robots.txt",
+                     f"produced by {tool_line(reps[0]['tool'])}"], lines          # the tool line closes it
     schema = _schema()
     for rep in reps:
         jsonschema.validate(rep, schema)
@@ -217,8 +219,9 @@ def test_audit_terminal_names_the_page_of_every_finding_and_error(tmp_path):
     assert all(ln.startswith(f"  error: {server.url}/") for ln in errors), errors
     pages = [ln for ln in out if ln.startswith("  page ")]
     assert f"  page {server.url}/treatments: " in "\n".join(pages) and len(pages) >= 5
+    assert out[-1].startswith("produced by auditor ")                       # the tool line closes it
     page = None
-    for ln in out[1:]:
+    for ln in out[1:-1]:
         if ln.startswith("  page "):
             page = ln
         elif not ln.startswith("  error: "):

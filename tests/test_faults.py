@@ -159,6 +159,58 @@ def test_a_second_batch_on_one_store_exits_2_at_once_naming_the_first(tmp_path):
     assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
 
 
+def test_an_audit_while_the_store_is_locked_prints_its_report_unrecorded(tmp_path):
+    """audit takes the store's lock only to check the store and to write its run: held by another
+    run (this test plays a batch), the report is still printed, with one line saying it was not
+    recorded, and the exit code is the audit's; a batch refused by an audit names the audit."""
+    from auditor.store.lock import StoreLock
+    out = tmp_path / "out"
+    db = out / "auditor.db"
+    with FixtureServer() as server:
+        url = server.url + "/"
+        args = ["audit", "--allow-private", "--output-dir", out, "--delay", "0", "--jitter", "0", "--retries", "0",
+                "--only-url", "--format", "json", url]
+        with StoreLock(db, kind="batch"):
+            locked = subprocess.run(_cmd(*args), cwd=ROOT, capture_output=True, timeout=120)
+        err = locked.stderr.decode()
+        assert locked.returncode == 0, err[-2000:]
+        assert json.loads(locked.stdout)["score"] is not None                   # the report, whole
+        note = [ln for ln in err.splitlines() if "not recorded" in ln]
+        assert note == [f"auditor: {db} is in use by another auditor batch (pid {os.getpid()} on "
+                        f"{socket.gethostname()}, started " + note[0].split(", started ", 1)[1]], err
+        assert note[0].endswith("; this audit is not recorded in the store (the report follows)")
+        assert "Traceback" not in err and not db.exists()
+        # free again: the audit is recorded, and history reads it
+        free = subprocess.run(_cmd(*args), cwd=ROOT, capture_output=True, timeout=120)
+        assert free.returncode == 0 and "auditor: recorded as run 1 in " in free.stderr.decode()
+        con = sqlite3.connect(db)
+        assert con.execute("SELECT kind, COUNT(*) FROM runs GROUP BY kind").fetchall() == [("audit", 1)]
+        con.close()
+    inp = tmp_path / "list.txt"
+    inp.write_text(url + "\n", encoding="utf-8")
+    with StoreLock(db, kind="audit"):                 # an audit writing its run
+        r = subprocess.run(_cmd("batch", inp, "--allow-private", "--output-dir", out), cwd=ROOT, capture_output=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.decode().count("\n") == 1
+    assert f"is in use by another auditor audit (pid {os.getpid()} on " in r.stderr.decode()
+
+
+def test_store_lock_waits_for_a_short_holder_and_names_a_long_one(tmp_path):
+    import threading
+
+    import pytest
+    from auditor.store.lock import StoreBusy, StoreLock
+    db = tmp_path / "auditor.db"
+    first = StoreLock(db, kind="audit").acquire()
+    threading.Timer(0.3, first.release).start()
+    t0 = time.monotonic()
+    second = StoreLock(db, kind="audit").acquire(wait=5)       # as an audit's write waits for another's
+    assert 0.2 < time.monotonic() - t0 < 5
+    with pytest.raises(StoreBusy, match=r"in use by another auditor audit \(pid \d+ on "):
+        StoreLock(db).acquire(wait=0.2)
+    second.release()
+    StoreLock(db).acquire().release()
+
+
 # -- a full disk ---------------------------------------------------------------------------------
 def _small_disk(path, size_kb: int):
     """Mount a tmpfs of size_kb on path: (True, remount) or (False, None) when not permitted."""

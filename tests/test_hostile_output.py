@@ -1,7 +1,10 @@
-"""Page text is hostile input: it must reach a CSV as text a spreadsheet will not run, and a
-markdown report as text a renderer will not turn into HTML, images or links."""
+"""Page text is hostile input: it must reach a CSV as text a spreadsheet will not run, a
+markdown report as text a renderer will not turn into HTML, images or links, and a terminal as
+text that cannot drive it."""
 import csv
 import io
+import json
+import re
 import threading
 
 from markdown_it import MarkdownIt
@@ -104,3 +107,60 @@ def test_markdown_report_keeps_page_markup_as_text(tmp_path):
         assert '&lt;img src="http://evil.example/pixel.gif?who=regulator"&gt;' in rendered.replace("&quot;", '"')
         assert "[Read more](javascript:alert(document.cookie))" in rendered
         assert "<img" not in rendered and "<script" not in rendered and "<em>" not in rendered
+
+
+def _scanned(tmp_path, name: str, text: str):
+    """The report a CLI scan printed as JSON, read back."""
+    from auditor.model import report_from_dict
+    src = tmp_path / name
+    src.write_text(text, encoding="utf-8")
+    r = run_cli("scan", "--format", "json", src)
+    assert r.returncode == 0, r.stderr.decode()
+    return report_from_dict(json.loads(r.stdout))
+
+
+def test_csv_review_columns_are_neutralised_too(tmp_path, auditor):
+    """A reviewer's reason and name are typed by people, and may be pasted from a page."""
+    from auditor.report import FORMATTERS
+    from auditor.review import apply, review_key
+    rep = _scanned(tmp_path, "clinic.txt", "Satisfaction guaranteed. Our exosome therapy is FDA approved.\n")
+    found = list(rep.findings())
+    assert len(found) >= 2
+    decided = {review_key(found[0].category, found[0].text): {"decision": "dismissed", "reason": FORMULA,
+                                                               "reviewer": "@evil", "decided_at": "2026-12-03T00:00:00Z"},
+               review_key(found[1].category, found[1].text): {"decision": "confirmed", "reason": "-2+3",
+                                                               "reviewer": "+J. Doe", "decided_at": "2026-12-03T00:00:00Z"}}
+    apply(rep, rep.target, decided, auditor.rules.scoring, auditor.weights)
+    out = io.StringIO()
+    FORMATTERS["csv"]([rep], out, {})
+    for cell in _cells(out.getvalue()):
+        assert not cell.startswith(FORMULA_STARTS), cell
+    rows = {row["review"]: row for row in csv.DictReader(io.StringIO(out.getvalue())) if row["review"]}
+    assert rows["dismissed"]["review_reason"] == "'" + FORMULA and rows["dismissed"]["reviewer"] == "'@evil"
+    assert rows["confirmed"]["review_reason"] == "'-2+3" and rows["confirmed"]["reviewer"] == "'+J. Doe"
+    assert rows["dismissed"]["tool"].startswith("auditor ")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_terminal_shows_control_characters_from_inputs_as_question_marks(tmp_path):
+    """ESC and BEL from a page or a file name could retitle or rewrite the reader's terminal; rich
+    adds its own colour codes on a terminal, but none of the input's."""
+    from auditor.model import report_from_dict
+    from auditor.report import FORMATTERS
+    hostile = "clinic\x1b]0;pwned\x07.txt"
+    missing = tmp_path / "gone\x1b[2J.txt"
+    (tmp_path / hostile).write_text("Satisfaction guaranteed.\n", encoding="utf-8")
+    r = run_cli("scan", "--format", "jsonl", tmp_path / hostile, missing)
+    assert r.returncode == 2, r.stderr.decode()                 # the missing input
+    reps = [report_from_dict(json.loads(line)) for line in r.stdout.splitlines()]
+    for out in (io.StringIO(), _Terminal()):
+        FORMATTERS["terminal"](reps, out, {})
+        text = out.getvalue()
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", text)               # rich's colours (SGR) only
+        assert ("\x1b[" in text) == isinstance(out, _Terminal)    # colour only on a terminal
+        assert "\x1b" not in plain and "\x07" not in plain, repr(text)
+        assert "clinic?]0;pwned?.txt: score " in plain and "gone?[2J.txt: not audited: " in plain, repr(plain)

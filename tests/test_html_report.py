@@ -165,3 +165,76 @@ def test_batch_index_sorts_and_filters_in_the_browser(chromium, tmp_path):
     assert dom.index("a-clinic") < dom.index("b-clinic")                # sorted by site name
     b_row = dom[dom.rindex("<tr", 0, dom.index("b-clinic")):dom.index("b-clinic")]
     assert "hidden" in b_row                                            # filtered out by band
+
+
+def _width_at(chromium, tmp_path, html_file: Path, width: int, tag: str) -> int:
+    """The page's scrollWidth in a window `width` px wide: a copy gets one measuring script, allowed by
+    the page's own CSP nonce, that writes the width into the DOM Chromium dumps."""
+    import re
+    html = html_file.read_text(encoding="utf-8")
+    nonce = re.search(r'nonce-([0-9a-f]+)', html).group(1)
+    probe = (f'<script nonce="{nonce}">document.body.setAttribute("data-width", '
+             f'String(document.documentElement.scrollWidth));</script></body>')
+    copy = html_file.with_name(f"{tag}-probe.html")
+    copy.write_text(html.replace("</body>", probe, 1), encoding="utf-8")
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / ('p-' + tag)}", f"--window-size={width},900", "--dump-dom", copy.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    return int(re.search(r'data-width="(\d+)"', dom).group(1))
+
+
+def test_batch_index_shows_the_csv_columns_and_fits_1280px(chromium, tmp_path):
+    import csv
+    from siteserver import ManySites
+    names = ["Renewal Regenerative Medicine & Stem Cell Institute of Greater Springfield", "Clinic B", "Clinic C",
+             "Down Clinic"]
+    with ManySites(4) as many:
+        inp = tmp_path / "clinics.csv"
+        with open(inp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["clinic name", "url", "state", "licence"])
+            for name, u, st in zip(names, many.urls, ["CA", "TX", "NY", "FL"]):
+                w.writerow([name, u, st, "MD-" + "0" * 30])
+        out = tmp_path / "out"
+        r = run_cli("batch", inp, "--allow-private", "--output-dir", out, "--delay", "0", "--jitter", "0", "--max-pages", "3",
+                    "--retries", "0", "--timeout", "5", "--formats", "html", "-q")
+        assert r.returncode == 3, r.stderr.decode()[-2000:]                # site 3 answers 404 by design
+    index = out / "run-1" / "index.html"
+    html = index.read_text(encoding="utf-8")
+    for col in ("clinic name", "state", "licence", "Top finding"):
+        assert f">{col}</button>" in html or f">{col}</th>" in html, col
+    assert names[0].replace("&", "&amp;") in html and ">TX</td>" in html
+    assert "guarantee: We guarantee" in html                             # the top finding, from the store
+    assert "Produced by auditor " in html
+    dom = browse(chromium, tmp_path, index, "--dump-dom")
+    assert console_lines(dom.stderr) == [], console_lines(dom.stderr)
+    assert _width_at(chromium, tmp_path, index, 1280, "index") <= 1280
+    # the measurement can fail: a page wider than the window is caught
+    wide = tmp_path / "wide.html"
+    wide.write_text(html.replace("<h1>", '<div style="width:2000px">x</div><h1>', 1), encoding="utf-8")
+    assert _width_at(chromium, tmp_path, wide, 1280, "wide") > 1280
+    OUTPUT.mkdir(exist_ok=True)
+    shot = OUTPUT / "batch-index-1280.png"
+    shot.unlink(missing_ok=True)
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+           f"--user-data-dir={tmp_path / 'p-shot'}", "--window-size=1280,900", f"--screenshot={shot}", index.as_uri()]
+    subprocess.run(cmd, capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
+    import struct
+    assert struct.unpack(">II", shot.read_bytes()[16:24]) == (1280, 900)   # PNG width and height
+
+
+def test_multi_input_html_starts_with_a_summary_that_links_to_each(chromium, tmp_path):
+    out = tmp_path / "all.html"
+    r = run_cli("scan", "--format", "html", "-o", out, ROOT / "samples")
+    assert r.returncode == 0, r.stderr.decode()
+    html = out.read_text(encoding="utf-8")
+    n = html.count('<div id="report-')
+    assert n == 3 and html.count('href="#report-') == n
+    assert html.index("Audit of 3 inputs") < html.index('<div id="report-1">')
+    assert "<title>Audit of 3 inputs</title>" in html and "Produced by auditor " in html
+    dom = browse(chromium, tmp_path, out, "--dump-dom")
+    assert console_lines(dom.stderr) == []
+    first_row = dom.stdout[dom.stdout.index("<tbody>"):]
+    assert 'href="#report-2"' in first_row[:first_row.index("</tr>")]     # highest score first: the clinic

@@ -167,3 +167,17 @@ def test_a_conditions_list_on_a_page_that_does_not_sell_is_not_an_offer(auditor)
     gated = [s for s in an.suppressed if s.category == "many-conditions"]
     assert gated and gated[0].reason == "judge" and gated[0].probability < auditor.judge.page_selling
     assert "many-conditions" in {f.category for f in judged(auditor, clinic).findings}
+
+
+def test_a_corpus_without_claims_cannot_train_and_says_why_in_one_line(tmp_path):
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.txt").write_text("We do not guarantee results. Risks are discussed with you.\n",
+                                              encoding="utf-8")
+    (tmp_path / "labels.jsonl").write_text(json.dumps({"doc": "texts/a.txt", "category": "none",
+                                                       "quote": "We do not guarantee results."}) + "\n",
+                                           encoding="utf-8")
+    r = run_cli("train", tmp_path, "-o", tmp_path / "m.json.gz")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "Traceback" not in err and not (tmp_path / "m.json.gz").exists()
+    assert err.splitlines()[-1].startswith(f"auditor: cannot train on {tmp_path}: a judge needs both claims "
+                                           "and non-claims")

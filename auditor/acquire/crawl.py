@@ -18,13 +18,12 @@ import time
 from typing import Optional
 
 import lxml.html
-from bs4 import BeautifulSoup
 from lxml import etree
 
 from ..model import Document, Error
 from .client import Fetched, Fetcher
 from .fetch import binary_reason, decode_body
-from .robots import origin
+from .scope import scope_reason
 from .urls import normalise, priority, same_site, trap_reason
 
 
@@ -68,8 +67,9 @@ class Crawler(Fetcher):
         site = first.final_url or start
         seen.add(site)
         if cfg.sitemap and not cfg.only_url:
-            for u in await self._sitemap_urls(site, target):
-                if u not in seen and same_site(u, site) and not trap_reason(u, cfg.max_query_params):
+            for u in await self._sitemap_urls(site, target, info):
+                if u not in seen and same_site(u, site) and not trap_reason(u, cfg.max_query_params) \
+                        and not scope_reason(u, cfg.include, cfg.exclude):
                     seen.add(u)
                     order += 1
                     queue.append((1, priority(u), order, u, ""))
@@ -93,7 +93,7 @@ class Crawler(Fetcher):
                         if not same_site(u, site):
                             info["skipped"].append((u, "off-site"))
                             continue
-                        why = trap_reason(u, cfg.max_query_params)
+                        why = trap_reason(u, cfg.max_query_params) or scope_reason(u, cfg.include, cfg.exclude)
                         if why:
                             info["skipped"].append((u, why))
                             continue
@@ -131,28 +131,9 @@ class Crawler(Fetcher):
                         status=res.status, fetched_at=res.fetched_at, sha256=hashlib.sha256(res.body).hexdigest(),
                         warc_record_id=res.record_id, redirects=[u for u, _ in res.redirects]), None
 
-    async def _sitemap_urls(self, site: str, target: str) -> list[str]:
-        out: list[str] = []
-        todo = [origin(site) + "/sitemap.xml"]
-        for _ in range(3):                     # a sitemap index, one level down
-            if not todo:
-                break
-            url = todo.pop(0)
-            res = await self.fetch(url, target=target, audited=False)
-            if res.error or res.status != 200:
-                continue
-            soup = BeautifulSoup(res.body, "xml") if res.body else None
-            if soup is None:
-                continue
-            for loc in soup.find_all("loc"):
-                u = normalise(loc.get_text(strip=True))
-                if not u:
-                    continue
-                if soup.find("sitemapindex") is not None and u.endswith(".xml"):
-                    todo.append(u)
-                else:
-                    out.append(u)
-        return out[: self.cfg.max_pages * 5]
+    async def _sitemap_urls(self, site: str, target: str, info: Optional[dict] = None) -> list[str]:
+        from .sitemaps import sitemap_urls      # robots.txt Sitemap: lines, gzip, indexes, bounded
+        return await sitemap_urls(self, site, target, info)
 
 
 def _links(html: str, base: str) -> list[tuple[str, str]]:

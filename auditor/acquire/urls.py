@@ -16,7 +16,7 @@ from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from publicsuffixlist import PublicSuffixList
-from w3lib.url import safe_url_string
+from w3lib.url import canonicalize_url, safe_url_string
 
 _PSL = PublicSuffixList()
 SESSION_PARAMS = re.compile(r"^(?:jsessionid|phpsessid|sessionid|session_id|sid|aspsessionid\w*|cfid|cftoken|"
@@ -65,7 +65,9 @@ def normalise(url: str, base: str | None = None) -> str | None:
         netloc = host if default else f"{host}:{port}"
     path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.I) or "/"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not SESSION_PARAMS.match(k)]
-    return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+    # w3lib (Scrapy's) settles percent-encoding and IDNA, so /stem%7ecells and /stem~cells, or
+    # /café and /caf%C3%A9, are one page, fetched once
+    return canonicalize_url(urlunsplit((scheme, netloc, path, urlencode(sorted(query)), "")))
 
 
 def canonical_host(host: str) -> str | None:

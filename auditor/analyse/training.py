@@ -79,9 +79,40 @@ class _Linear:
         return self._matrix(dicts)
 
     def lr(self, X, y, balanced=True):
+        if X.shape[1] == 0 or len(set(y)) < 2:      # a small corpus's inner fold: nothing to learn from
+            return _Constant(X.shape[1], y)
         m = LogisticRegression(C=self.C, solver="liblinear", max_iter=5000, random_state=self.seed,
                                class_weight="balanced" if balanced else None)
         return m.fit(X, y)
+
+
+class _Constant:
+    """A linear model with no weights, scoring the training rate: what a fold of a small corpus
+    (one site, or one class) can honestly learn. Shaped as LogisticRegression for the export."""
+
+    def __init__(self, n_features, y):
+        rate = min(max(float(numpy.mean(y)) if len(y) else 0.5, 1e-3), 1 - 1e-3)
+        self.coef_ = numpy.zeros((1, n_features))
+        self.intercept_ = numpy.array([numpy.log(rate / (1 - rate))])
+
+    def decision_function(self, X):
+        return numpy.full(X.shape[0], self.intercept_[0])
+
+    def predict_proba(self, X):
+        p = 1 / (1 + numpy.exp(-self.decision_function(X)))
+        return numpy.column_stack([1 - p, p])
+
+
+def _splits(n_folds, X, groups):
+    """GroupKFold's splits; a corpus of one page has none, so its stage-1 scores are in-sample."""
+    if n_folds < 2:
+        every = numpy.arange(len(X))
+        return [(every, every)]
+    return GroupKFold(n_splits=n_folds).split(X, groups=groups)
+
+
+class TrainingError(ValueError):
+    """The labelled corpus cannot train a judge; str() says what it lacks."""
 
 
 class ClaimJudge(ClassifierMixin, BaseEstimator):
@@ -150,20 +181,27 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
         when its kind is unknown (it then teaches the candidates, not the page voice)."""
         y = numpy.asarray(y, dtype=int)
         groups = numpy.asarray(groups)
+        if len(set(y.tolist())) < 2:
+            raise TrainingError(f"a judge needs both claims and non-claims to learn from; these pages give "
+                                f"{len(y)} candidates, {int(y.sum())} of them claims (label or review more pages)")
         self.categories_ = sorted({s.category for s in X})
         self.classes_ = numpy.array([0, 1])
         cats = numpy.array([s.category for s in X])
         keys, page_dicts, row_page = self._page_table(X)
         page_groups = numpy.array([groups[numpy.flatnonzero(row_page == i)[0]] for i in range(len(keys))])
+        if len(set(page_groups)) < 2:
+            # one site (a fold of a small team corpus): its pages are the only units left to hold out
+            page_groups = numpy.array(keys, dtype=object)
+            groups = page_groups[row_page]
         known = [(page_selling or {}).get(k, 0) for k in keys]
         page_y = numpy.array([-1 if v is None else int(v) for v in known])
 
         # out-of-fold stage-1 scores, folds grouped by site
         n_folds = min(self.inner_folds, len(set(page_groups)))
         s_shared, s_own, selling_pages = numpy.zeros(len(X)), numpy.zeros(len(X)), numpy.zeros(len(keys))
-        for tr_p, te_p in GroupKFold(n_splits=n_folds).split(numpy.arange(len(keys)), groups=page_groups):
+        for tr_p, te_p in _splits(n_folds, numpy.arange(len(keys)), page_groups):
             tr = numpy.isin(row_page, tr_p)
-            te = ~tr
+            te = numpy.isin(row_page, te_p)
             tk = tr_p[page_y[tr_p] >= 0]
             if len(set(page_y[tk])) > 1:
                 selling_pages[te_p] = self._selling(self._fit_pages([page_dicts[i] for i in tk], page_y[tk],
@@ -179,8 +217,9 @@ class ClaimJudge(ClassifierMixin, BaseEstimator):
         self.thresholds_, self.rule_thresholds_ = {}, {}
         if self.policy in ("learned", "rules"):
             oof = numpy.zeros(len(X))
-            for tr, te in GroupKFold(n_splits=n_folds).split(D, groups=groups):
-                oof[te] = self._gbm().fit(D[tr], y[tr]).predict_proba(D[te])[:, 1]
+            for tr, te in _splits(n_folds, D, groups):
+                oof[te] = (self._gbm().fit(D[tr], y[tr]).predict_proba(D[te])[:, 1] if len(set(y[tr])) > 1
+                           else y[tr].mean())
             asserted = numpy.array([s.f.get("r=asserted", 0.0) > 0 for s in X])
             self.thresholds_, self.rule_thresholds_ = _policy(oof, y, cats, asserted, self.threshold,
                                                               self.min_positives, self.policy == "rules",

@@ -46,20 +46,52 @@ def _judge_options(fn):
     return fn
 
 
-def _load_auditor(rules_dir: Optional[str]):
+def _load_auditor(rules_dir: Optional[str], select=(), ignore=()):
     from ..analyse.judge import ModelError
     from ..analyse.rules import RuleError
-    from ..pipeline import BUNDLED, Auditor
+    from ..pipeline import BUNDLED, Auditor, SelectionError
     meta = click.get_current_context().meta
     model = None if meta.get("auditor.rules_only") else meta.get("auditor.model", BUNDLED)
     try:
-        return Auditor(Path(rules_dir) if rules_dir else None, model=model)
+        return Auditor(Path(rules_dir) if rules_dir else None, model=model, select=select, ignore=ignore)
     except RuleError as e:
         click.echo(f"auditor: bad rule file: {e}", err=True)
         sys.exit(2)
     except ModelError as e:
         click.echo(f"auditor: {e} (or audit with --rules-only)", err=True)
         sys.exit(2)
+    except SelectionError as e:
+        click.echo(f"auditor: {e}", err=True)
+        sys.exit(2)
+
+
+def _ids(values) -> list[str]:
+    """--select a,b --select c -> [a, b, c]"""
+    return [x.strip() for v in values or () for x in v.split(",") if x.strip()]
+
+
+def _selection_options(fn):
+    """--select / --ignore (categories or rule ids), shared by scan, audit and batch."""
+    fn = click.option("--ignore", "ignore_ids", multiple=True, metavar="IDS",
+                      help="Leave out these categories or rule ids (comma-separated; repeatable) "
+                           "[config: rules.ignore].")(fn)
+    fn = click.option("--select", "select_ids", multiple=True, metavar="IDS",
+                      help="Report only these categories or rule ids (comma-separated; repeatable) "
+                           "[config: rules.select].")(fn)
+    return fn
+
+
+def _auditor_for(rules_dir, config_path, select_ids, ignore_ids):
+    """The engine with the rule selection: flags replace the config file's [rules] lists."""
+    from ..config import ConfigError, rule_selection
+    try:
+        conf = rule_selection(config_path)
+    except ConfigError as e:
+        click.echo(f"auditor: bad configuration: {e}", err=True)
+        sys.exit(2)
+    select = _ids(select_ids) if select_ids else conf.get("select", [])
+    ignore = _ids(ignore_ids) if ignore_ids else conf.get("ignore", [])
+    return _load_auditor(rules_dir, select, ignore)
 
 
 def _rule_info(auditor) -> dict:
@@ -78,7 +110,15 @@ def _crawl_options(fn):
                      help="TOML config file (default: $AUDITOR_CONFIG or ~/.config/auditor/config.toml)."),
         click.option("--max-pages", type=int, help="Pages per site, the start page included [config: 20]."),
         click.option("--depth", type=int, help="Link depth from the start page [config: 1]."),
-        click.option("--sitemap", is_flag=True, default=None, help="Also seed pages from /sitemap.xml."),
+        click.option("--sitemap", is_flag=True, default=None,
+                     help="Also seed pages from the site's sitemaps (robots.txt Sitemap: lines, else /sitemap.xml; "
+                          "gzip and sitemap indexes read, within limits)."),
+        click.option("--include", multiple=True, metavar="REGEX",
+                     help="Follow only URLs matching this regex (repeatable; as wget --accept-regex) "
+                          "[config: include]. The start page is always audited."),
+        click.option("--exclude", multiple=True, metavar="REGEX",
+                     help="Never follow URLs matching this regex (repeatable; as wget --reject-regex) "
+                          "[config: exclude]."),
         click.option("--only-url", is_flag=True, default=None, help="Audit just the given page, follow no links."),
         click.option("--ignore-robots", is_flag=True, default=False,
                      help="Do not obey robots.txt (loud, and recorded in the report)."),
@@ -104,6 +144,8 @@ def _crawl_options(fn):
 
 def _crawl_config(config_path, ignore_robots, max_bytes, **kw):
     from ..config import ConfigError, load
+    for name in ("include", "exclude"):       # multiple=True gives () when absent: keep the config's
+        kw[name] = tuple(kw.get(name) or ()) or None
     if max_bytes is not None:
         kw["max_bytes"] = _size(max_bytes)
     if ignore_robots:
@@ -210,6 +252,7 @@ def main():
       auditor audit URL                crawl a site politely and audit it, keeping a WARC
       auditor batch clinics.txt        audit a list of sites, resumably, into a SQLite store
       auditor history URL / diff URL   past audits of a site, and what changed
+      auditor review --site URL        confirm or dismiss a site's findings, with reasons
       auditor rules --check            validate rule files and run their examples
 
     Add --help to any command for its options and exit codes.
@@ -218,4 +261,4 @@ def main():
 
 
 # the commands register themselves on `main`
-from . import crawl, judge, rules, scan, store  # noqa: E402,F401
+from . import crawl, judge, review, rules, scan, store  # noqa: E402,F401

@@ -8,8 +8,10 @@ import click
 
 from ..faults import LocalFault, describe, is_local
 from ..model import SEVERITIES, internal_error, severity_rank
-from . import (FORMATS, _judge_options, _categories, _crawl_config, _crawl_options, _db_path, _load_auditor, _open_store, _output_file,
-               _fail, _report_formats, _rule_info, _stamp, _writable_dir, _write_reports, main)
+from . import (FORMATS, _auditor_for, _categories, _crawl_config, _crawl_options, _db_path, _fail, _judge_options,
+               _open_store, _output_file, _report_formats, _rule_info, _selection_options, _stamp, _writable_dir,
+               _write_reports, main)
+
 
 @main.command()
 @click.argument("urls", nargs=-1, required=True)
@@ -22,15 +24,25 @@ from . import (FORMATS, _judge_options, _categories, _crawl_config, _crawl_optio
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+@click.option("--db", type=click.Path(dir_okay=False), help="SQLite store [default: OUTPUT_DIR/auditor.db].")
+@_selection_options
 @_judge_options
-def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, config_path, ignore_robots, max_bytes, **kw):
+def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, db, select_ids, ignore_ids, config_path,
+          ignore_robots, max_bytes, **kw):
     """Crawl and audit sites: each URL's page plus up to --max-pages same-site pages.
 
     Every request and response is kept in a WARC file under --output-dir; `auditor scan` of that
     file re-audits the archived pages offline. URLs must be absolute http:// or https:// URLs
-    (read as `batch` reads its list). Exit codes: 0 complete; 1 a finding at or above --fail-on;
-    2 a usage or configuration error, or a local fault such as a full disk; 3 partial (a page or
-    site could not be fetched).
+    (read as `batch` reads its list).
+
+    The run goes into the store (--db) as a batch's does, so `history`, `diff` and `review` work
+    after it; reviewers' decisions already in the store are applied to the report. The store is
+    locked only while the audit writes into it; if another run (a batch) holds it for more than a
+    few seconds, the report is still printed, one line says the audit was not recorded, and the
+    exit code is the audit's own.
+
+    Exit codes: 0 complete; 1 a finding at or above --fail-on; 2 a usage or configuration error,
+    or a local fault such as a full disk; 3 partial (a page or site could not be fetched).
 
     \b
     Examples:
@@ -53,8 +65,10 @@ def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, config_pat
     cfg = _crawl_config(config_path, ignore_robots, max_bytes, **kw)
     if cfg.warc:
         _writable_dir(cfg.output_dir, "--output-dir")
-    auditor = _load_auditor(rules_dir)
+    auditor = _auditor_for(rules_dir, config_path, select_ids, ignore_ids)
+    recorder = _AuditRecord(_db_path(db, cfg.output_dir))      # a --db that is not a store fails here
     reports, partial = _run_audit(auditor, list(urls), cfg, include_text, quiet)
+    reports = recorder.write(auditor, list(urls), reports, cfg, quiet)
     _write_reports(FORMATTERS[fmt], reports, output, _rule_info(auditor))
     worst = max((severity_rank(f.severity) for r in reports for f in r.findings()), default=-1)
     if fail_on and worst >= severity_rank(fail_on):
@@ -133,6 +147,73 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
     return reports, partial
 
 
+class _AuditRecord:
+    """An audit's run in the store. The lock is held only while the store is checked (before the
+    crawl) and written (after it), so audits running side by side all get recorded; one that
+    still finds the store locked (a batch holds it for its whole run) is printed, not recorded.
+    A store that cannot be written after the crawl costs the history, not the report."""
+
+    WAIT = 3.0              # seconds to wait for the lock: another audit's write takes far less
+
+    def __init__(self, path: Path):
+        from ..store.lock import StoreBusy, StoreLock
+        self.path, self.store = path, None
+        self.lock = StoreLock(path, kind="audit")
+        try:
+            self.lock.acquire()
+        except StoreBusy:                   # said after the crawl, if it is still held then
+            return
+        except OSError as e:
+            _fail(f"cannot create or lock the store {path}: {describe(e, str(self.lock.path))}")
+        try:
+            self.store = _open_store(path)  # made or migrated under the lock
+        finally:
+            self.lock.release()
+
+    def _not_recorded(self, why: str, reports):
+        click.echo(f"auditor: {why}; this audit is not recorded in the store (the report follows)", err=True)
+        return reports
+
+    def write(self, auditor, urls, reports, cfg, quiet):
+        """The reports with reviewers' decisions applied, once written; else as they are."""
+        import secrets
+        import sqlite3
+
+        from ..acquire.urls import normalise
+        from ..store.batch import scoring_of, write_reviewed
+        from ..store.db import Store, StoreError
+        from ..store.lock import StoreBusy
+        try:
+            self.lock.acquire(wait=self.WAIT)
+        except StoreBusy as e:
+            return self._not_recorded(str(e), reports)
+        except OSError as e:
+            return self._not_recorded(f"cannot lock the store: {describe(e, str(self.lock.path))}", reports)
+        store = None
+        try:
+            store = self.store or Store(self.path)
+            options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
+            run_id, _ = store.open_run("audit " + " ".join(urls), "audit:" + secrets.token_hex(8), auditor.tool,
+                                       options, fresh=True, kind="audit", scoring=scoring_of(auditor))
+            shown = []
+            for n, (url, rep) in enumerate(zip(urls, reports), 1):
+                rep.extra["run"] = run_id
+                shown.append(write_reviewed(store, auditor, run_id, n, normalise(url) or url, {}, rep))
+            store.finish_run(run_id)
+        except (StoreError, sqlite3.Error, OSError) as e:
+            return self._not_recorded(f"the store {self.path} could not be written ({describe(e)})", reports)
+        finally:
+            if store is not None:
+                try:
+                    store.close()
+                except sqlite3.Error:
+                    pass
+            self.lock.release()
+        if not quiet:
+            click.echo(f"auditor: recorded as run {run_id} in {self.path}", err=True)
+        return shown
+
+
 @main.command()
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
 @_crawl_options
@@ -146,9 +227,10 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
 @click.option("--verbose", "-v", is_flag=True, help="A line per finished site on stderr.")
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
+@_selection_options
 @_judge_options
-def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir, config_path, ignore_robots,
-          max_bytes, **kw):
+def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir, select_ids, ignore_ids,
+          config_path, ignore_robots, max_bytes, **kw):
     """Audit every site listed in INPUT_FILE, resumably, into the store.
 
     INPUT_FILE is one URL per line (blank lines and # comments ignored) or a CSV with a `url`
@@ -159,7 +241,8 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
     Each site is committed to the SQLite store as soon as it finishes; after Ctrl-C or a crash,
     run the same command again to resume (finished sites are skipped; --fresh starts over).
     A local fault (disk full, permission denied) stops the run, leaving the sites in flight for
-    the resume. One batch at a time holds a store; a second exits 2, naming the first.
+    the resume. A batch holds its store for the whole run: a second batch on it exits 2, naming
+    the first; an `audit` meanwhile prints its report but is not recorded.
     Writes summary.csv, summary.jsonl, reports/ and index.html under OUTPUT_DIR/run-N/.
     Exit codes: 0 every site audited; 2 usage or input error, local fault, or store in use;
     3 some sites failed (see summary); 130 interrupted (resume by running it again).
@@ -189,7 +272,7 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
         click.echo(f"auditor: {path}: no URLs to audit", err=True)
         sys.exit(2)
     db_path = _db_path(db, cfg.output_dir)
-    lock = StoreLock(db_path)
+    lock = StoreLock(db_path, kind="batch")
     try:
         lock.acquire()              # one writer per store, held for the whole run
     except StoreBusy as e:
@@ -197,22 +280,24 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
     except OSError as e:
         _fail(f"cannot create or lock the store {db_path}: {describe(e, str(lock.path))}")
     try:
-        _batch_run(db_path, path, total, rules_dir, cfg, fmts, fresh, concurrency, quiet, verbose)
+        _batch_run(db_path, path, total, rules_dir, (config_path, select_ids, ignore_ids), cfg, fmts, fresh,
+                   concurrency, quiet, verbose)
     finally:
         lock.release()
 
 
-def _batch_run(db_path, path, total, rules_dir, cfg, fmts, fresh, concurrency, quiet, verbose):
+def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, concurrency, quiet, verbose):
     import asyncio
 
     from ..acquire.crawl import Crawler
     from ..acquire.warc import WarcLog
-    from ..store.batch import Stats, Target, export, input_key, read_targets, run_batch
+    from ..store.batch import Stats, Target, export, input_key, read_targets, run_batch, scoring_of
 
     store = _open_store(db_path)          # a --db that is not a store fails before spaCy loads
-    auditor = _load_auditor(rules_dir)
+    auditor = _auditor_for(rules_dir, *selection)
     options = {k: v for k, v in vars(cfg).items() if k != "allowed_types"}
-    run_id, resumed = store.open_run(str(path), input_key(path), auditor.tool, options, fresh)
+    run_id, resumed = store.open_run(str(path), input_key(path), auditor.tool, options, fresh,
+                                     scoring=scoring_of(auditor))
     stats = Stats(total=total)
     out_dir = Path(cfg.output_dir) / f"run-{run_id}"
     if resumed:
@@ -266,7 +351,7 @@ def _batch_run(db_path, path, total, rules_dir, cfg, fmts, fresh, concurrency, q
                        f"{run_id}. Run the same command again to resume.", err=True)
             sys.exit(130)
         store.finish_run(run_id)
-        info = export(store, run_id, out_dir, list(_categories()), _rule_info(auditor), fmts)
+        info = export(store, run_id, out_dir, list(_categories()), _rule_info(auditor), fmts, scoring_of(auditor))
     except Exception as e:
         if not is_local(e):
             raise

@@ -55,7 +55,7 @@ def train(labelled_dirs, output, seed):
     """
     _need_sklearn()
     from ..analyse.judge import default_model_path
-    from ..analyse.training import fit_judge, prepare, write_model
+    from ..analyse.training import TrainingError, fit_judge, prepare, write_model
     from ..pipeline import Auditor
 
     pages = _corpus(labelled_dirs)
@@ -65,7 +65,11 @@ def train(labelled_dirs, output, seed):
     n = sum(1 for p in prepared for y in p.y if y >= 0)
     pos = sum(1 for p in prepared for y in p.y if y == 1)
     click.echo(f"auditor: {len(pages)} pages, {n} candidates ({pos} claims); training ...", err=True)
-    judge = fit_judge(prepared, seed=seed)
+    try:
+        judge = fit_judge(prepared, seed=seed)
+    except TrainingError as e:
+        click.echo(f"auditor: cannot train on {', '.join(labelled_dirs)}: {e}", err=True)
+        sys.exit(2)
     path = Path(output) if output else default_model_path()
     info = write_model(judge, path, pages, auditor.rules.version)
     click.echo(f"auditor: wrote {path} ({info['bytes'] / 1024:.0f} KB, model {info['id']}) "
@@ -117,6 +121,7 @@ def evaluate(labelled_dirs, folds, rules_only, as_json, show, seed):
         out = {k: res[k] for k in FIGURES + ("labels", "findings", "docs")}
         out["per_category"] = res["per_category"]
         out["mode"] = "rules only" if rules_only else f"judge, {res['folds']}-fold cross-validation grouped by site"
+        out["folds"] = None if rules_only else res["folds"]
         click.echo(json.dumps(out, indent=2))
         return
     fmt = lambda x: "  -  " if x is None else f"{x:5.2f}"  # noqa: E731

@@ -6,7 +6,9 @@ import sys
 import click
 
 from ..model import SEVERITIES, Error, internal_error, severity_rank
-from . import FORMATS, _judge_options, _load_auditor, _output_file, _rule_info, _size, _write_reports, main
+from . import (FORMATS, _auditor_for, _judge_options, _output_file, _rule_info, _selection_options, _size,
+               _write_reports, main)
+
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
@@ -21,11 +23,18 @@ from . import FORMATS, _judge_options, _load_auditor, _output_file, _rule_info, 
               help="Bytes that are not UTF-8: report the position and skip (strict), or decode with U+FFFD.")
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False, exists=True),
               help="A folder of rule files to use instead of the bundled rules.")
+@_selection_options
+@click.option("--baseline", type=click.Path(dir_okay=False),
+              help="An earlier JSON report: report only findings it does not have (as bandit's baseline).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML config file for [rules] select / ignore (default: $AUDITOR_CONFIG or "
+                   "~/.config/auditor/config.toml).")
 @_judge_options
 @click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
               help="Processes that analyse files in parallel [default: the number of cores]; "
                    "the output order does not change.")
-def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, rules_dir, workers):
+def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, rules_dir, select_ids, ignore_ids,
+         baseline, config_path, workers):
     """Audit local files: .txt (UTF-8), .html/.htm, folders (recursively), .warc.gz, or - for stdin.
 
     \b
@@ -34,13 +43,23 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
       auditor scan --format jsonl page1.txt page2.html > reports.jsonl
       auditor scan --format markdown --output report.md clinic.html
       curl -s https://example.com | auditor scan -
+      auditor scan --select guarantee,fda-misstatement pages/
+      auditor scan --format json pages/ > before.json; auditor scan --baseline before.json pages/
     """
     from ..report import FORMATTERS
     from ..acquire.sources import ReadOptions, iter_inputs
 
     opts = ReadOptions(max_bytes=_size(max_size), encoding_errors=encoding_errors)
     _output_file(output)
-    auditor = _load_auditor(rules_dir)
+    auditor = _auditor_for(rules_dir, config_path, select_ids, ignore_ids)
+    known = None
+    if baseline:
+        from ..baseline import BaselineError, load
+        try:
+            known = load(baseline)
+        except BaselineError as e:
+            click.echo(f"auditor: {e}", err=True)
+            sys.exit(2)
     state = {"errors": 0, "worst": -1}
 
     def failed(target, error):
@@ -49,11 +68,21 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
                    else f"auditor: {target}: {error.reason}", err=True)
         return auditor.site(target, [], [error])
 
+    def filtered(rep):
+        if known is not None:
+            from ..baseline import apply
+            n = apply(rep, known, auditor.rules.scoring, auditor.weights)
+            rep.extra["baseline"] = {"file": str(baseline), "known_findings_left_out": n}
+        for f in rep.findings():
+            state["worst"] = max(state["worst"], severity_rank(f.severity))
+        return rep
+
     from functools import partial
     from ..workers import Pool, build, cores
     meta = click.get_current_context().meta      # --model / --rules-only, as _load_auditor read them
     model = None if meta.get("auditor.rules_only") else meta.get("auditor.model", "bundled")
-    pool = Pool(auditor, partial(build, rules_dir, model), workers or cores())
+    pool = Pool(auditor, partial(build, rules_dir, model, sorted(auditor.select), sorted(auditor.ignore)),
+                workers or cores())
 
     def reports():
         # files go to the worker pool; errors and WARC archives are handled here, in input order
@@ -66,16 +95,14 @@ def scan(paths, fmt, output, fail_on, include_text, max_size, encoding_errors, r
             if isinstance(item, tuple) and item[0] == "warc":
                 where = ", ".join(map(str, item[1]))
                 try:
-                    yield from _warc_reports(auditor, item[1], include_text, state, opts.max_bytes)
+                    yield from map(filtered, _warc_reports(auditor, item[1], include_text, state, opts.max_bytes))
                 except Exception as e:      # a bug met in one archive: its error report, then the next input
                     yield failed(where, internal_error(where, e))
                 continue
             if isinstance(page, Error):     # a bug met on one input is that input's error report
                 yield failed(item.target, page)
                 continue
-            for f in page.findings:
-                state["worst"] = max(state["worst"], severity_rank(f.severity))
-            yield auditor.site(item.target, [page])
+            yield filtered(auditor.site(item.target, [page]))
 
     with pool:
         _write_reports(FORMATTERS[fmt], reports(), output, _rule_info(auditor))
@@ -104,7 +131,5 @@ def _warc_reports(auditor, paths, include_text, state, max_bytes=None):
             state["errors"] += 1
             for e in errors:
                 click.echo(f"auditor: {e.reason}", err=True)
-        rep = auditor.audit_site(target, docs, errors, include_text=include_text, extra={"source": source})
-        for f in rep.findings():
-            state["worst"] = max(state["worst"], severity_rank(f.severity))
-        yield rep
+        # the caller counts the worst severity, after the baseline has left known findings out
+        yield auditor.audit_site(target, docs, errors, include_text=include_text, extra={"source": source})

@@ -26,7 +26,8 @@ def export_cmd(run_id, db, output_dir, formats):
     out = Path(output_dir) if output_dir else Path(db).parent / f"run-{run_id}"
     _writable_dir(out, "--output-dir")
     auditor = _load_auditor(None)
-    info = export(store, run_id, out, list(_categories()), _rule_info(auditor), fmts)
+    from ..store.batch import scoring_of
+    info = export(store, run_id, out, list(_categories()), _rule_info(auditor), fmts, scoring_of(auditor))
     click.echo(f"auditor: run {run_id}: {info['sites']} sites written to {out}", err=True)
 
 
@@ -34,47 +35,94 @@ def export_cmd(run_id, db, output_dir, formats):
 @click.argument("url")
 @click.option("--db", type=click.Path(dir_okay=False, exists=True), default="auditor-output/auditor.db",
               show_default=True, help="The SQLite store.")
-def history(url, db):
-    """List past audits of a site with their scores."""
+@click.option("--json", "as_json", is_flag=True, help="Print the audits as a JSON array.")
+def history(url, db, as_json):
+    """List past audits of a site (by `audit` or `batch`) with their scores and findings.
+
+    Findings are distinct claims (category and evidence text) that no reviewer dismissed, counted
+    as `diff` counts them; "score" is after review, "machine" before it.
+    """
+    import json as _json
+
     from ..acquire.urls import normalise
+    from ..store.history import history as _history
     store = _open_store(Path(db))
-    rows = store.history(normalise(url) or url)
+    rows = _history(store, normalise(url) or url)
     if not rows:
         click.echo(f"auditor: no audits of {url} in {db}", err=True)
         sys.exit(2)
-    click.echo(f"{'run':>4}  {'audited at':20}  {'score':>5}  {'band':8}  {'findings':>8}  rules")
+    if as_json:
+        click.echo(_json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{'run':>4}  {'kind':5}  {'audited at':20}  {'score':>5}  {'machine':>7}  {'band':8}  "
+               f"{'findings':>8}  {'confirmed':>9}  {'dismissed':>9}  rules")
     for r in rows:
         score = f"{r['score']:g}" if r["score"] is not None else "-"
+        machine = f"{r['machine_score']:g}" if r["machine_score"] is not None else "-"
         state = r["band"] or f"FAILED: {r['error']}"
-        click.echo(f"{r['run_id']:>4}  {r['audited_at']:20}  {score:>5}  {state:8}  {r['n_findings']:>8}  "
-                   f"{r['rules_version']}")
+        click.echo(f"{r['run']:>4}  {r['run_kind']:5}  {r['audited_at']:20}  {score:>5}  {machine:>7}  {state:8}  "
+                   f"{r['findings']:>8}  {r['confirmed']:>9}  {r['dismissed']:>9}  {r['rules_version']}")
+
+
+def _since(value: str | None) -> str | None:
+    """--since as the ISO time the store compares with: a date means the end of that day (UTC)."""
+    from datetime import datetime, timezone
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD or an ISO time such as "
+                                 "2026-06-01T12:00:00Z", param_hint="--since") from None
+    if len(value.strip()) == 10:
+        when = when.replace(hour=23, minute=59, second=59)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 @main.command()
 @click.argument("url")
 @click.option("--db", type=click.Path(dir_okay=False, exists=True), default="auditor-output/auditor.db",
               show_default=True, help="The SQLite store.")
-@click.option("--since", help="Compare the latest audit with the last one on or before this date (YYYY-MM-DD).")
+@click.option("--since", help="Compare the latest audit with the last one on or before this date "
+                              "(YYYY-MM-DD, or an ISO time).")
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
 def diff(url, db, since, as_json):
-    """Findings added and removed between a site's last two audits (matched by rule and evidence text,
-    not by position, so edits elsewhere on a page do not show as changes)."""
+    """What changed between a site's last two audits: findings added, removed by the clinic, and
+    dismissed by review. Findings are matched by category and evidence text, not by position, so
+    edits elsewhere on a page do not show as changes.
+
+    Exit codes (as `git diff --exit-code`): 0 no finding was added; 1 findings were added;
+    2 a usage error or fewer than two audits.
+    """
     import json as _json
 
-    from ..store.batch import diff as _diff
     from ..acquire.urls import normalise
+    from ..store.history import diff as _diff
+    cutoff = _since(since)
     store = _open_store(Path(db))
     try:
-        d = _diff(store, normalise(url) or url, since + "T23:59:59Z" if since and len(since) == 10 else since)
+        d = _diff(store, normalise(url) or url, cutoff)
     except LookupError as e:
         click.echo(f"auditor: {e}", err=True)
         sys.exit(2)
     if as_json:
         click.echo(_json.dumps(d, indent=2, ensure_ascii=False))
-        return
-    click.echo(f"{d['url']}: run {d['from']['run']} ({d['from']['audited_at']}, score {d['from']['score']}) -> "
-               f"run {d['to']['run']} ({d['to']['audited_at']}, score {d['to']['score']})")
-    for sign, key in (("+", "added"), ("-", "removed")):
+        sys.exit(1 if d["added"] else 0)
+    a, b = d["from"], d["to"]
+    if cutoff:
+        click.echo(f"compared with run {a['run']} ({a['audited_at']}), the last audit on or before {cutoff}")
+    click.echo(f"{d['url']}: run {a['run']} ({a['audited_at']}, score {a['score']}) -> "
+               f"run {b['run']} ({b['audited_at']}, score {b['score']})")
+    for sign, key, label in (("+", "added", ""), ("-", "removed", "removed by the clinic")):
         for f in d[key]:
-            click.echo(f"{sign} {f['severity']:8} {f['rule']:32} {f['text']!r}  ({f['page']})")
-    click.echo(f"{len(d['added'])} added, {len(d['removed'])} removed, {d['unchanged']} unchanged")
+            note = f"  [{f['decision']} by {f['reviewer']}]" if f["decision"] != "undecided" else ""
+            click.echo(f"{sign} {f['severity']:8} {f['rule']:32} {f['text']!r}  ({f['page']}){note}")
+    for f in d["dismissed_by_review"]:
+        where = "still on the site" if f["still_on_site"] else "no longer on the site"
+        click.echo(f"~ {f['severity']:8} {f['rule']:32} {f['text']!r}  dismissed by review "
+                   f"({f['reviewer']}: {f['reason']}; {where})")
+    click.echo(f"{len(d['added'])} added, {len(d['removed'])} removed by the clinic, "
+               f"{len(d['dismissed_by_review'])} dismissed by review, {d['unchanged']} unchanged")
+    sys.exit(1 if d["added"] else 0)

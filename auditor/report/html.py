@@ -17,7 +17,7 @@ from jinja2 import Environment, FunctionLoader, select_autoescape
 
 from ..model import SEVERITIES, SiteReport
 from . import formatter
-from .text_formats import BAND_READING
+from .text_formats import BAND_READING, review_note, tool_line
 
 SEVERITY_COLOURS = {"critical": "#7a0019", "high": "#b34700", "medium": "#6b5900", "low": "#36574d"}
 
@@ -43,6 +43,17 @@ def safe_url(url) -> str | None:
 
 
 ENV.filters["safe_url"] = safe_url
+
+
+def _review_filter(review) -> str:
+    class _F:   # review_note reads a finding's .review
+        pass
+    f = _F()
+    f.review = review
+    return review_note(f)
+
+
+ENV.filters["review_note"] = _review_filter
 
 
 def split_evidence(sentence: str | None, text: str) -> tuple[str, str, str]:
@@ -88,7 +99,7 @@ def render_site(report: SiteReport, rules: dict) -> str:
             groups.setdefault(f.category, []).append({
                 "f": f, "before": before, "mark": mark, "after": after,
                 "rationale": info.get("rationale", ""), "references": info.get("references", []),
-                "description": info.get("description", ""),
+                "description": info.get("description", ""), "review": review_note(f),
             })
         cats = sorted(groups, key=lambda c: -max(SEVERITIES.index(x["f"].severity) for x in groups[c]))
         pages.append({"p": p, "groups": [(c, groups[c]) for c in cats],
@@ -97,25 +108,42 @@ def render_site(report: SiteReport, rules: dict) -> str:
     return ENV.get_template("report.html.j2").render(
         r=report, pages=pages, chart=chart(findings), n_findings=len(findings),
         counts=Counter(f.severity for f in findings), reading=BAND_READING.get(report.band, "not audited"),
+        tool_line=tool_line(report.tool),
         severities=list(reversed(SEVERITIES)), colours=SEVERITY_COLOURS, nonce=secrets.token_hex(8))
 
 
-def render_index(rows: list[dict], title: str, categories: list[str]) -> str:
-    """The batch index: one row per site (target, score, band, counts per category, report link)."""
+def render_index(rows: list[dict], title: str, categories: list[str], input_cols=(), tool=None) -> str:
+    """The batch index: one row per site (target, the input CSV's own columns, score, band, claims
+    per category, the top finding, report link), made to fit a 1280 px screen."""
     return ENV.get_template("index.html.j2").render(
         rows=sorted(rows, key=lambda r: -(r.get("score") or 0)), title=title, categories=categories,
-        nonce=secrets.token_hex(8))
+        input_cols=list(input_cols), tool_line=tool_line(tool) if tool else "", nonce=secrets.token_hex(8))
+
+
+def _title(doc: str) -> str:
+    return doc.partition("<title>")[2].partition("</title>")[0]
 
 
 @formatter("html")
 def to_html(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     """One self-contained document; several targets follow one another in it."""
+    reports = list(reports)
     docs = [render_site(r, rules) for r in reports]
     if len(docs) == 1:
         out.write(docs[0])
     else:
-        # several reports: each is a complete document, so join their bodies under one head
+        # several reports: each is a complete document, so join their bodies under one head, after
+        # a summary table that links to each
         head, _, _ = docs[0].partition("<body>")
-        bodies = [d.partition("<body>")[2].rpartition("</body>")[0] for d in docs]
-        out.write(head + "<body>" + "<hr class=\"between\">".join(bodies) + "</body></html>\n")
+        head = head.replace(f"<title>{_title(docs[0])}</title>", f"<title>Audit of {len(docs)} inputs</title>")
+        bodies = [f'<div id="report-{n}">' + d.partition("<body>")[2].rpartition("</body>")[0] + "</div>"
+                  for n, d in enumerate(docs, 1)]
+        rows = [{"n": n, "r": r, "findings": sum(1 for _ in r.findings()),
+                 "dismissed": sum(len(p.dismissed) for p in r.pages)} for n, r in enumerate(reports, 1)]
+        # highest score first; inputs not audited (score None) last
+        rows.sort(key=lambda row: -1 if row["r"].score is None else row["r"].score, reverse=True)
+        summary = ENV.get_template("summary.html.j2").render(
+            rows=rows,
+            tools=list(dict.fromkeys(tool_line(r.tool) for r in reports)))
+        out.write(head + "<body>" + summary + "<hr class=\"between\">".join(bodies) + "</body></html>\n")
     out.flush()

@@ -18,6 +18,30 @@ BAND_READING = {
 }
 
 
+def tool_line(tool: dict) -> str:
+    """Which tool, rules and model produced a report, from whatever keys its `tool` holds:
+    "auditor 0.1.0, rules 5a9e6cf20106, model judge-2"."""
+    tool = tool or {}
+    head = " ".join(str(tool[k]) for k in ("name", "version") if tool.get(k)) or "auditor"
+    rest = [f"{k[:-len('_version')] if k.endswith('_version') else k} {v}" for k, v in tool.items()
+            if k not in ("name", "version") and v not in (None, "")]
+    return ", ".join([head, *rest])
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def review_note(f) -> str:
+    """'confirmed by J. Doe (2026-11-02): reason' for a decided finding, else ''."""
+    r = f.review or {}
+    if not r:
+        return ""
+    when = (r.get("decided_at") or "")[:10]
+    reason = f": {r['reason']}" if r.get("reason") else ""
+    return f"{r.get('decision')} by {r.get('reviewer')} ({when}){reason}"
+
+
 @formatter("json")
 def to_json(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     items = [r.to_dict() for r in reports]
@@ -51,7 +75,7 @@ def safe_row(row: dict) -> dict:
 
 
 CSV_FIELDS = ["target", "page", "category", "rule", "severity", "confidence", "points", "start", "end",
-              "region", "text", "sentence", "error"]
+              "region", "text", "sentence", "review", "review_reason", "reviewer", "error", "tool"]
 
 
 @formatter("csv")
@@ -59,14 +83,18 @@ def to_csv(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     w = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
     for r in reports:
+        tool = tool_line(r.tool)
         for p in r.pages:
-            for f in p.findings:
+            for f in [*p.findings, *p.dismissed]:
+                rv = f.review or {}
                 w.writerow(safe_row({"target": r.target, "page": p.url, "category": f.category, "rule": f.rule,
-                            "severity": f.severity, "confidence": f.confidence, "points": f.points,
-                            "start": f.start, "end": f.end, "region": f.region, "text": f.text,
-                            "sentence": f.sentence or ""}))
+                                     "severity": f.severity, "confidence": f.confidence, "points": f.points,
+                                     "start": f.start, "end": f.end, "region": f.region, "text": f.text,
+                                     "sentence": f.sentence or "", "review": rv.get("decision", ""),
+                                     "review_reason": rv.get("reason", ""), "reviewer": rv.get("reviewer", ""),
+                                     "tool": tool}))
         for e in r.errors:          # an input or page not audited keeps a row, with the reason
-            w.writerow(safe_row({"target": r.target, "page": e.target, "error": e.reason}))
+            w.writerow(safe_row({"target": r.target, "page": e.target, "error": e.reason, "tool": tool}))
         out.flush()
 
 
@@ -92,8 +120,7 @@ def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
             out.write(f"**Score {r.score:g}/100, band {r.band}**: {BAND_READING[r.band]}.  \n")
         else:
             out.write(f"**Not audited**: {_md(r.not_audited_reason())}.  \n")
-        out.write(f"Audited {r.audited_at} with auditor {r.tool.get('version')} "
-                  f"(rules {r.tool.get('rules_version')}).\n\n")
+        out.write(f"Audited {r.audited_at} with {_md(tool_line(r.tool))}.\n\n")
         for e in r.errors:
             out.write(f"> **Error** {_md(e.target)}: {_md(e.short_reason())}\n\n")
         for p in r.pages:
@@ -122,6 +149,13 @@ def to_markdown(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None
                         out.write(f"  - rationale: {_md(info['rationale'])}\n")
                     for ref in info.get("references", [])[:2]:
                         out.write(f"  - reference: {_md(ref)}\n")
+                    if f.review:
+                        out.write(f"  - review: {_md(review_note(f))}\n")
+                out.write("\n")
+            if p.dismissed:
+                out.write(f"### Dismissed by review ({len(p.dismissed)}, not scored)\n\n")
+                for f in p.dismissed:
+                    out.write(f"- {f.category} `{f.rule}`: \"{_md(f.text)}\", {_md(review_note(f))}\n")
                 out.write("\n")
             if p.mitigations:
                 out.write("### Disclosures found\n\n")
@@ -148,31 +182,64 @@ def _tty(s) -> str:
 @formatter("terminal")
 def to_terminal(reports: Iterable[SiteReport], out: TextIO, rules: dict) -> None:
     """A line per target (its score, or why it was not audited); under it each error and each
-    finding, under the page it is on when the target has several pages or was redirected."""
+    finding, under the page it is on when the target has several pages or was redirected; last,
+    the tool that produced them. Colour by severity on a terminal (rich), plain text when piped or
+    when NO_COLOR is set; control characters from pages are shown as ?."""
+    from rich.console import Console
+    from rich.markup import escape
+    tty = hasattr(out, "isatty") and out.isatty()
+    con = Console(file=out, highlight=False, soft_wrap=True, force_terminal=tty or None,
+                  no_color=not tty or None, emoji=False)
+
+    def say(markup: str) -> None:
+        # the page's own control characters go before rich adds its colour codes
+        con.print(_tty(markup))
+
+    style = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
+    tools: list[str] = []
     for r in reports:
+        if tool_line(r.tool) not in tools:
+            tools.append(tool_line(r.tool))
         if not r.audited:
-            out.write(_tty(f"{r.target}: not audited: {r.not_audited_reason()}") + "\n")
+            say(f"[bold]{escape(r.target)}[/]: [red]not audited:[/] {escape(r.not_audited_reason())}")
             for e in r.errors:
                 if e.target != r.target:
-                    out.write(_tty(f"  error: {e.target}: {e.short_reason()}") + "\n")
+                    say(f"  [red]error:[/] {escape(e.target)}: {escape(e.short_reason())}")
             out.flush()
             continue
         counts = Counter(f.category for f in r.findings())
-        line = f"{r.target}: score {r.score:g} ({r.band}), {sum(counts.values())} findings"
+        n = sum(counts.values())
+        band_style = {"severe": "bold red", "high": "red", "moderate": "yellow", "low": "green"}.get(r.band, "")
+        line = (f"[bold]{escape(r.target)}[/]: score [{band_style}]{r.score:g} ({r.band})[/], "
+                f"{plural(n, 'finding')}")
         if counts:
-            line += ": " + ", ".join(f"{c} {n}" for c, n in counts.most_common())
-        out.write(_tty(line) + "\n")
+            line += ": " + ", ".join(f"{escape(c)} {k}" for c, k in counts.most_common())
+        say(line)
+        dismissed = sum(len(p.dismissed) for p in r.pages)
+        if dismissed:
+            say(f"  {plural(dismissed, 'finding')} dismissed by review, not scored")
         for e in r.errors:
-            out.write(_tty(f"  error: {e.target}: {e.short_reason()}") + "\n")
+            say(f"  [red]error:[/] {escape(e.target)}: {escape(e.short_reason())}")
         named = len(r.pages) > 1 or any(p.url != r.target for p in r.pages)
+        pad = "    " if named else "  "
         for p in r.pages:
             if named:
-                out.write(_tty(f"  page {p.url}: score {p.score:g} ({p.band}), {len(p.findings)} findings") + "\n")
-            for f in sorted(p.findings, key=lambda f: -SEVERITIES.index(f.severity)):
+                say(f"  page [underline]{escape(p.url)}[/]: score {p.score:g} ({p.band}), "
+                    f"{plural(len(p.findings), 'finding')}")
+            for f in sorted(p.findings, key=lambda f: (-SEVERITIES.index(f.severity), f.start or 0)):
                 where = f"@{f.start}" if f.start is not None else "page"
                 snippet = f.text if len(f.text) <= 90 else f.text[:87] + "..."
-                out.write(_tty(f"  {'  ' if named else ''}{f.severity:8} {f.rule:32} {where:>7}  {snippet}") + "\n")
+                mark = f"  [green]({escape(f.review['decision'])})[/]" if f.review else ""
+                say(f"{pad}[{style[f.severity]}]{f.severity:8}[/] {escape(f.rule):32} {where:>7}  "
+                    f"{escape(snippet)}{mark}")
+            for f in p.dismissed:
+                rv = f.review or {}
+                why = f"{rv.get('reviewer')}, {(rv.get('decided_at') or '')[:10]}: {rv.get('reason')}"
+                say(f"{pad}[dim]dismissed by review: {escape(f.rule)} {escape(f.text)} ({escape(why)})[/]")
             if p.suppressed:
-                out.write(f"  {'  ' if named else ''}({len(p.suppressed)} matches dismissed by context; "
-                          f"--format markdown lists them)\n")
+                say(f"{pad}[dim]({plural(len(p.suppressed), 'match', 'matches')} dismissed by context; "
+                    "--format markdown lists them)[/]")
         out.flush()
+    for t in tools:
+        say(f"[dim]produced by {escape(t)}[/]")
+    out.flush()

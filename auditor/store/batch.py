@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from ..faults import LocalFault, is_local
-from ..model import SEVERITIES, internal_error, report_from_dict
+from ..model import SEVERITIES, internal_error
 from .db import Store
 from ..acquire.urls import BadURL, start_url
 
@@ -182,7 +182,7 @@ async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats:
             except Exception as e:
                 rep = auditor.audit_site(t.url, [], [*errors, internal_error(t.url, e)], extra=site_extra)
             try:
-                store.write_site(run_id, t.line, t.url, t.columns, rep)
+                write_reviewed(store, auditor, run_id, t.line, t.url, t.columns, rep)
             except Exception as e:
                 if is_local(e):
                     raise LocalFault(e, str(store.path)) from e
@@ -217,6 +217,29 @@ async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats:
         raise next((f for f in failures if isinstance(f, LocalFault)), failures[0])
 
 
+def write_reviewed(store: Store, auditor, run_id: int, line, url: str, columns: dict, rep):
+    """Store the machine's report with the score that the site's standing dismissals leave; return
+    the report as a reader sees it (decisions applied)."""
+    import copy
+
+    from ..review import apply
+    from .reviews import decisions_for
+    decisions = decisions_for(store, url)
+    reviewed = None
+    shown = rep
+    if decisions and rep.pages:
+        shown = apply(copy.deepcopy(rep), url, decisions, auditor.rules.scoring, auditor.weights)
+        if any(p.dismissed for p in shown.pages):
+            reviewed = (shown.score, shown.band)
+    store.write_site(run_id, line, url, columns, rep, reviewed=reviewed)
+    return shown
+
+
+def scoring_of(auditor) -> dict:
+    """What a run records so that a later dismissal is rescored with the weights the run used."""
+    return {"scoring": auditor.rules.scoring, "weights": auditor.weights}
+
+
 # -- exports ------------------------------------------------------------------------------------
 def _slug(url: str, n: int) -> str:
     s = re.sub(r"^https?://", "", url)
@@ -225,9 +248,9 @@ def _slug(url: str, n: int) -> str:
 
 
 def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rules_info: dict,
-           formats=("json", "markdown", "html")) -> dict:
+           formats=("json", "markdown", "html"), fallback_scoring: Optional[dict] = None) -> dict:
     """summary.csv, summary.jsonl, reports/ (one file per site and format) and index.html, from the
-    store alone."""
+    store alone, with reviewers' current decisions applied."""
     from ..report import FORMATTERS
     from ..report.html import render_index
     from ..report.text_formats import csv_cell, safe_row
@@ -236,7 +259,7 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
     reports_dir = out_dir / "reports"
     reports_dir.mkdir(parents=True, exist_ok=True)
     run = store.run(run_id)
-    rows = list(_summary_rows(store, run_id, categories))
+    rows = list(_summary_rows(store, run_id, categories, fallback_scoring))
     input_cols = []
     for r in rows:
         for k in r["input"]:
@@ -249,7 +272,7 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
         w = csv.DictWriter(fc, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
         csv.writer(fc, lineterminator="\n").writerow([csv_cell(f) for f in fields])   # input columns: the user's
         for n, row in enumerate(rows, 1):
-            rep = report_from_dict(json.loads(row["report_json"]))
+            rep = row["report"]
             slug = _slug(row["url"], n)
             for fmt in formats:
                 ext = {"json": "json", "markdown": "md", "html": "html"}[fmt]
@@ -263,50 +286,41 @@ def export(store: Store, run_id: int, out_dir: Path, categories: list[str], rule
             fj.write(json.dumps({"line": row["line"], "url": row["url"], "input": row["input"], "score": row["score"],
                                  "band": row["band"], "counts": row["counts"], "top_finding": row["top"],
                                  "error": row["error"], "report": report_rel}, ensure_ascii=False) + "\n")
-            index_rows.append({"target": row["url"], "score": row["score"], "band": row["band"],
-                               "counts": row["counts"], "error": row["error"], "report": report_rel})
+            index_rows.append({"target": row["url"], "score": row["score"], "band": row["band"], "input": row["input"],
+                               "counts": row["counts"], "error": row["error"], "report": report_rel,
+                               "top": row["top"], "top_severity": row["top_severity"]})
     if "html" in formats:
         (out_dir / "index.html").write_text(
-            render_index(index_rows, f"Batch audit: {run['input']} (run {run_id})", categories), encoding="utf-8")
+            render_index(index_rows, f"Batch audit: {run['input']} (run {run_id})", categories, input_cols,
+                         tool=_run_tool(run)), encoding="utf-8")
     return {"sites": len(rows), "dir": str(out_dir)}
 
 
-def _summary_rows(store: Store, run_id: int, categories: list[str]):
+def _run_tool(run) -> dict:
+    return {"name": "auditor", "version": run["tool_version"], "rules_version": run["rules_version"]}
+
+
+def claim_counts(findings) -> dict[str, int]:
+    """Distinct claims (category and normalised evidence) per category: how history, diff, the
+    summaries and the store's views all count."""
+    from ..review import review_key
+    keys: dict[str, set] = {}
+    for f in findings:
+        keys.setdefault(f.category, set()).add(review_key(f.category, f.text))
+    return {c: len(k) for c, k in keys.items()}
+
+
+def _summary_rows(store: Store, run_id: int, categories: list[str], fallback_scoring: Optional[dict] = None):
+    from .reviews import reviewed_report
     for s in store.sites(run_id):
-        counts: dict[str, int] = {}
-        top = None
-        for f in store.db.execute("SELECT category, severity, text, points FROM findings WHERE site_id=?", (s["id"],)):
-            counts[f["category"]] = counts.get(f["category"], 0) + 1
-            rank = (SEVERITIES.index(f["severity"]), f["points"] or 0)
-            if top is None or rank > top[0]:
-                top = (rank, f"{f['category']}: {f['text']}")
-        yield {"line": s["line"], "url": s["url"], "input": json.loads(s["input_json"] or "{}"), "score": s["score"],
-               "band": s["band"], "error": s["error"], "counts": counts, "top": top[1] if top else None,
-               "report_json": s["report_json"]}
-
-
-# -- history and diff ---------------------------------------------------------------------------
-def diff(store: Store, url: str, since: Optional[str] = None) -> dict:
-    """Findings added and removed between two audits of a site, matched by rule + normalised text."""
-    audits = [a for a in store.history(url) if a["status"] == "done"]
-    if len(audits) < 2:
-        raise LookupError(f"{url}: {len(audits)} completed audit(s) in the store; a diff needs two")
-    new = audits[-1]
-    if since:
-        older = [a for a in audits[:-1] if a["audited_at"] <= since]
-        if not older:
-            raise LookupError(f"{url}: no audit on or before {since}")
-        old = older[-1]
-    else:
-        old = audits[-2]
-    a, b = store.fingerprints(old["id"]), store.fingerprints(new["id"])
-    def row(r):
-        return {"rule": r["rule"], "category": r["category"], "severity": r["severity"], "text": r["text"],
-                "page": r["page_url"]}
-    return {"url": url, "from": {"run": old["run_id"], "audited_at": old["audited_at"], "score": old["score"]},
-            "to": {"run": new["run_id"], "audited_at": new["audited_at"], "score": new["score"]},
-            "added": [row(b[k]) for k in b if k not in a], "removed": [row(a[k]) for k in a if k not in b],
-            "unchanged": len(set(a) & set(b))}
+        rep = reviewed_report(store, s, fallback_scoring)
+        findings = list(rep.findings())
+        top = max(findings, key=lambda f: (SEVERITIES.index(f.severity), f.points or 0), default=None)
+        failed = s["status"] == "failed"
+        yield {"line": s["line"], "url": s["url"], "input": json.loads(s["input_json"] or "{}"),
+               "score": None if failed else rep.score, "band": None if failed else rep.band, "error": s["error"],
+               "counts": claim_counts(findings), "top": f"{top.category}: {top.text}" if top else None,
+               "top_severity": top.severity if top else None, "report": rep}
 
 
 def count_lines(path: Path) -> int:

@@ -1,4 +1,5 @@
-"""One writer per store: a batch holds an exclusive lock on `STORE.lock` for its whole run.
+"""One writer per store: a batch holds an exclusive lock on `STORE.lock` for its whole run; an
+audit holds it while it checks the store and while it writes its run.
 
 Two batches on one store crawled every host twice, and one of them died on a duplicate row (or,
 started in the same second, both wrote into one WARC). The lock is an flock(2) on a file beside
@@ -13,6 +14,7 @@ import json
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 from ..model import now_iso
@@ -26,28 +28,37 @@ class StoreBusy(Exception):
         who = (f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started {holder.get('started', '?')}"
                if holder else "a process that has not yet said who it is")
         cmd = f": {holder['command']}" if holder.get("command") else ""
-        super().__init__(f"{path} is in use by another auditor batch ({who}{cmd})")
+        super().__init__(f"{path} is in use by another auditor {holder.get('kind') or 'batch'} ({who}{cmd})")
 
 
 class StoreLock:
-    """with StoreLock(db_path): ...  raises StoreBusy at once when another run holds it."""
+    """with StoreLock(db_path): ...  raises StoreBusy when another run holds it: at once, or
+    after `wait` seconds of trying. `kind` (batch, audit) is how a refused run names the holder."""
 
-    def __init__(self, db_path: Path):
+    def __init__(self, db_path: Path, kind: str = "batch"):
         self.path = Path(str(db_path) + ".lock")
         self.store = Path(db_path)
+        self.kind = kind
         self._fd: int | None = None
 
-    def acquire(self) -> "StoreLock":
+    def acquire(self, wait: float = 0.0) -> "StoreLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read(fd)
-            os.close(fd)
-            raise StoreBusy(self.store, holder) from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                holder = _read(fd)
+                os.close(fd)
+                raise StoreBusy(self.store, holder) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": now_iso(),
+                                  "kind": self.kind,
                                   "command": " ".join(["auditor", *sys.argv[1:]])[:300]}).encode(), 0)
         self._fd = fd
         return self
