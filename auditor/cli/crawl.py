@@ -221,6 +221,9 @@ class _AuditRecord:
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
               help="Sites audited at once (each host still gets one request at a time).")
 @click.option("--fresh", is_flag=True, help="Start a new run instead of resuming this file's last run.")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Audit on a Dask cluster (tcp://HOST:8786; extra auditor[dask]): one task per host, results "
+                   "stored here as they return. WARCs go to --output-dir, which the workers must share.")
 @click.option("--formats", default="json,markdown,html", show_default=True,
               help="Per-site report formats written to OUTPUT_DIR/run-N/reports/.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
@@ -229,7 +232,7 @@ class _AuditRecord:
               help="A folder of rule files to use instead of the bundled rules.")
 @_selection_options
 @_judge_options
-def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir, select_ids, ignore_ids,
+def batch(input_file, db, concurrency, fresh, dask_address, formats, quiet, verbose, rules_dir, select_ids, ignore_ids,
           config_path, ignore_robots, max_bytes, **kw):
     """Audit every site listed in INPUT_FILE, resumably, into the store.
 
@@ -271,6 +274,7 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
     if total == 0:
         click.echo(f"auditor: {path}: no URLs to audit", err=True)
         sys.exit(2)
+    client = _dask_client(dask_address) if dask_address else None
     db_path = _db_path(db, cfg.output_dir)
     lock = StoreLock(db_path, kind="batch")
     try:
@@ -281,12 +285,23 @@ def batch(input_file, db, concurrency, fresh, formats, quiet, verbose, rules_dir
         _fail(f"cannot create or lock the store {db_path}: {describe(e, str(lock.path))}")
     try:
         _batch_run(db_path, path, total, rules_dir, (config_path, select_ids, ignore_ids), cfg, fmts, fresh,
-                   concurrency, quiet, verbose)
+                   concurrency, quiet, verbose, client)
     finally:
         lock.release()
+        if client is not None:
+            client.close()
 
 
-def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, concurrency, quiet, verbose):
+def _dask_client(address):
+    from ..store.dask_batch import DaskMissing, SchedulerUnreachable, connect
+    try:
+        return connect(address)
+    except (DaskMissing, SchedulerUnreachable) as e:
+        _fail(str(e))
+
+
+def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, concurrency, quiet, verbose,
+               client=None):
     import asyncio
 
     from ..acquire.crawl import Crawler
@@ -315,7 +330,7 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
 
     try:
         warc = WarcLog(out_dir / f"run-{run_id}-{_stamp()}.warc.gz",
-                       {"operator": cfg.contact, "http-header-user-agent": cfg.agent}) if cfg.warc else None
+                       {"operator": cfg.contact, "http-header-user-agent": cfg.agent}) if cfg.warc and not client else None
     except OSError as e:
         stopped(LocalFault(e, str(out_dir)))
     targets = (t for t in read_targets(path) if isinstance(t, Target))
@@ -336,7 +351,10 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
     interrupted, fault = False, None
     with progress:
         try:
-            asyncio.run(go())
+            if client is not None:          # the workers write the WARCs, this process the store
+                _dask_run(client, auditor, store, run_id, targets, stats, progress, cfg, rules_dir, extra, out_dir)
+            else:
+                asyncio.run(go())
         except KeyboardInterrupt:
             interrupted = True
         except LocalFault as e:
@@ -360,6 +378,20 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
     click.echo(f"auditor: run {run_id}: {info['sites']} sites ({failed} failed); reports in {out_dir}", err=True)
     store.close()
     sys.exit(3 if failed else 0)
+
+
+def _dask_run(client, auditor, store, run_id, targets, stats, progress, cfg, rules_dir, extra, out_dir):
+    from ..pipeline import BUNDLED
+    from ..store.dask_batch import WorkerSpec, run_dask
+    meta = click.get_current_context().meta
+    model = None if meta.get("auditor.rules_only") else meta.get("auditor.model", BUNDLED)
+    spec = WorkerSpec(cfg, str(Path(rules_dir).resolve()) if rules_dir else None,
+                      model if model in (None, BUNDLED) else str(Path(model).resolve()),
+                      tuple(sorted(auditor.select)), tuple(sorted(auditor.ignore)), extra=extra,
+                      warc_dir=str(Path(out_dir).resolve()),
+                      warc_info={"operator": cfg.contact, "http-header-user-agent": cfg.agent})
+    run_dask(client, auditor, store, run_id, targets, stats, spec, progress.site,
+             lambda: click.echo("auditor: no Dask worker has joined the scheduler yet; waiting", err=True))
 
 
 class _BatchProgress:

@@ -167,32 +167,8 @@ async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats:
             t = await queue.get()
             if t is None:
                 return
-            # a bug met on one site (in the crawler, the extractor or the engine) is that site's
-            # error row; a local fault (disk full, permission denied) stops the run unrecorded
-            try:
-                docs, errors, info = await crawler.crawl_site(t.url, page_seen)
-            except Exception as e:
-                if is_local(e):
-                    raise LocalFault(e, getattr(crawler.warc, "path", "")) from e
-                docs, errors, info = [], [internal_error(t.url, e)], {}
-            info = {k: v for k, v in info.items() if k != "skipped"} | {"skipped_links": len(info.get("skipped", []))}
-            site_extra = {"crawl": info, **(extra or {}), "input": t.columns}
-            try:
-                rep = auditor.audit_site(t.url, docs, errors, include_text=include_text, extra=site_extra)
-            except Exception as e:
-                rep = auditor.audit_site(t.url, [], [*errors, internal_error(t.url, e)], extra=site_extra)
-            try:
-                write_reviewed(store, auditor, run_id, t.line, t.url, t.columns, rep)
-            except Exception as e:
-                if is_local(e):
-                    raise LocalFault(e, str(store.path)) from e
-                raise
-            if rep.pages:
-                stats.done += 1
-            else:
-                stats.failed += 1
-            if on_site:
-                on_site(t, rep)
+            rep = await audit_target(auditor, crawler, t, extra, include_text, page_seen)
+            store_site(store, auditor, run_id, t, rep, stats, on_site)
 
     # the first failure that is not a site's (a local fault, a bug in the store) cancels the rest,
     # so the sites in flight stay unfinished for a resume and nothing fails during shutdown
@@ -215,6 +191,42 @@ async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats:
     failures = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
     if failures:
         raise next((f for f in failures if isinstance(f, LocalFault)), failures[0])
+
+
+async def audit_target(auditor, crawler, t: Target, extra: Optional[dict] = None, include_text: bool = False,
+                       page_seen: Optional[Callable] = None):
+    """One site of a batch, crawled and analysed: its SiteReport (not yet stored). The local runner
+    and the Dask workers (dask_batch.py) both audit a site with this."""
+    # a bug met on one site (in the crawler, the extractor or the engine) is that site's
+    # error row; a local fault (disk full, permission denied) stops the run unrecorded
+    try:
+        docs, errors, info = await crawler.crawl_site(t.url, page_seen)
+    except Exception as e:
+        if is_local(e):
+            raise LocalFault(e, str(getattr(crawler.warc, "path", ""))) from e
+        docs, errors, info = [], [internal_error(t.url, e)], {}
+    info = {k: v for k, v in info.items() if k != "skipped"} | {"skipped_links": len(info.get("skipped", []))}
+    site_extra = {"crawl": info, **(extra or {}), "input": t.columns}
+    try:
+        return auditor.audit_site(t.url, docs, errors, include_text=include_text, extra=site_extra)
+    except Exception as e:
+        return auditor.audit_site(t.url, [], [*errors, internal_error(t.url, e)], extra=site_extra)
+
+
+def store_site(store: Store, auditor, run_id: int, t: Target, rep, stats: Stats, on_site: Optional[Callable] = None):
+    """One finished site into the store (one transaction), counted and shown."""
+    try:
+        write_reviewed(store, auditor, run_id, t.line, t.url, t.columns, rep)
+    except Exception as e:
+        if is_local(e):
+            raise LocalFault(e, str(store.path)) from e
+        raise
+    if rep.pages:
+        stats.done += 1
+    else:
+        stats.failed += 1
+    if on_site:
+        on_site(t, rep)
 
 
 def write_reviewed(store: Store, auditor, run_id: int, line, url: str, columns: dict, rep):

@@ -1,0 +1,171 @@
+"""Batch audits on a Dask distributed cluster (`auditor batch FILE --dask ADDRESS`, extra `auditor[dask]`).
+
+The `auditor batch` process stays the one writer of the store: it reads the list, skips the sites
+already stored (resume), and writes each site as its result streams back, exactly as the local
+runner stores a site (one transaction per site). Workers only crawl and analyse: each task is
+every input URL of one host, audited one after the other, so a host is never crawled by two
+workers at once. A task returns plain data (the targets and their SiteReports).
+
+Each task writes its own WARC file under the run's output folder, so on a real cluster that
+folder must be a path every worker can write and the client can read (a shared file system).
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+from urllib.parse import urlsplit
+
+from ..faults import LocalFault
+from .batch import Stats, Target, audit_target, store_site
+
+
+class DaskMissing(RuntimeError):
+    """The optional extra is not installed."""
+
+
+class SchedulerUnreachable(RuntimeError):
+    """No scheduler answered at the address given."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to audit like the client would: plain, picklable data."""
+    cfg: object                         # CrawlConfig
+    rules_dir: Optional[str] = None
+    model: object = "bundled"           # a model path, "bundled", or None (rules only)
+    select: tuple = ()
+    ignore: tuple = ()
+    include_text: bool = False
+    extra: dict = field(default_factory=dict)
+    warc_dir: Optional[str] = None      # None: no WARC (--no-warc)
+    warc_info: dict = field(default_factory=dict)
+
+
+def host_of(url: str) -> str:
+    """The host a task owns: the host name alone (ports and schemes of one machine share it)."""
+    return (urlsplit(url).hostname or url).lower()
+
+
+def host_groups(targets) -> list[list[Target]]:
+    """Targets grouped by host, in the order each host first appears in the list."""
+    groups: dict[str, list[Target]] = {}
+    for t in targets:
+        groups.setdefault(host_of(t.url), []).append(t)
+    return list(groups.values())
+
+
+# -- on a worker ----------------------------------------------------------------------------------
+_AUDITORS: dict = {}                    # one Auditor per worker process and rule selection
+_BUILD = threading.Lock()
+
+
+class _Serialised:
+    """The process's Auditor for a worker thread: analysis (CPU-bound, under the GIL anyway) one
+    site at a time per process, so worker threads share one spaCy pipeline safely; crawls overlap."""
+    _lock = threading.Lock()
+
+    def __init__(self, auditor):
+        self._auditor = auditor
+
+    def audit_site(self, *a, **kw):
+        with self._lock:
+            return self._auditor.audit_site(*a, **kw)
+
+
+def _auditor(spec: WorkerSpec):
+    key = (spec.rules_dir, str(spec.model), spec.select, spec.ignore)
+    with _BUILD:
+        if key not in _AUDITORS:
+            from ..pipeline import Auditor
+            _AUDITORS[key] = Auditor(Path(spec.rules_dir) if spec.rules_dir else None, model=spec.model,
+                                     select=list(spec.select), ignore=list(spec.ignore))
+        return _Serialised(_AUDITORS[key])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")[:60] or "host"
+
+
+def audit_group(group: list[Target], spec: WorkerSpec) -> list[tuple[Target, object]]:
+    """A Dask task: every site of one host, crawled in turn by one crawler; [(target, SiteReport)]."""
+    from ..acquire.crawl import Crawler
+    from ..acquire.warc import WarcLog
+    from ..model import now_iso
+
+    auditor = _auditor(spec)
+    warc = None
+    extra = dict(spec.extra)
+    if spec.warc_dir and spec.cfg.warc:
+        stamp = re.sub(r"[^0-9]", "", now_iso())[:14]
+        path = Path(spec.warc_dir) / f"line{group[0].line:06d}-{_slug(host_of(group[0].url))}-{stamp}.warc.gz"
+        try:
+            warc = WarcLog(path, spec.warc_info)
+        except OSError as e:
+            raise LocalFault(e, str(path)) from e
+        extra["warc"] = str(path)
+
+    async def go():
+        crawler = Crawler(spec.cfg, warc)
+        try:
+            return [(t, await audit_target(auditor, crawler, t, extra, spec.include_text)) for t in group]
+        finally:
+            await crawler.aclose()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        if warc is not None:
+            warc.close()
+
+
+# -- on the client --------------------------------------------------------------------------------
+def connect(address: str, timeout: float = 10.0):
+    """A distributed Client of the scheduler at `address`, or DaskMissing / SchedulerUnreachable."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise DaskMissing("--dask needs the optional extra: pip install 'auditor[dask]'") from None
+    try:
+        return Client(address, timeout=f"{timeout}s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        why = f"no Dask scheduler answered within {timeout:g} s" if "timed out" in reason.lower() else reason[:200]
+        raise SchedulerUnreachable(f"--dask {address}: {why}; start one with `dask scheduler` and give "
+                                   f"its address (tcp://HOST:8786)") from None
+
+
+def run_dask(client, auditor, store, run_id: int, targets, stats: Stats, spec: WorkerSpec,
+             on_site: Optional[Callable] = None, on_wait: Optional[Callable] = None):
+    """Audit every target not yet in the run on the cluster; each site is committed as it returns."""
+    from distributed import as_completed
+
+    done = store.done_urls(run_id)
+    todo = []
+    for t in targets:
+        if t.url in done:
+            stats.skipped += 1
+        else:
+            todo.append(t)
+    groups = host_groups(todo)
+    if not groups:
+        return
+    if on_wait and not client.scheduler_info().get("workers"):
+        on_wait()
+    # pure=False: a rerun after a kill audits again, rather than reuse a result the cluster still holds
+    futures = client.map(audit_group, groups, spec=spec, pure=False)
+    try:
+        for fut in as_completed(futures):
+            results = fut.result()          # a LocalFault on a worker (its WARC disk full) stops the run
+            fut.release()
+            for t, rep in results:
+                if t.url in done:            # a task run twice (its worker lost after it finished)
+                    continue
+                stats.pages += len(rep.pages)
+                store_site(store, auditor, run_id, t, rep, stats, on_site)
+                done.add(t.url)
+    finally:
+        client.cancel(futures)
