@@ -158,7 +158,7 @@ def run_dask(client, auditor, store, run_id: int, targets, stats: Stats, spec: W
     # pure=False: a rerun after a kill audits again, rather than reuse a result the cluster still holds
     futures = client.map(audit_group, groups, spec=spec, pure=False)
     try:
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             results = fut.result()          # a LocalFault on a worker (its WARC disk full) stops the run
             fut.release()
             for t, rep in results:
