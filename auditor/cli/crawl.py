@@ -348,7 +348,8 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
         finally:
             await crawler.aclose()
 
-    interrupted, fault = False, None
+    from ..store.dask_batch import SchedulerLost
+    interrupted, fault, lost = False, None, None
     with progress:
         try:
             if client is not None:          # the workers write the WARCs, this process the store
@@ -359,6 +360,12 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
             interrupted = True
         except LocalFault as e:
             fault = e
+        except SchedulerLost as e:
+            lost = e
+    if lost is not None:
+        click.echo(f"auditor: {lost}; {len(store.done_urls(run_id))} of {total} sites are saved in run {run_id}. "
+                   f"Start the scheduler again and run the same command to resume.", err=True)
+        sys.exit(2)
     if fault is not None:
         stopped(fault)
     try:
@@ -382,16 +389,11 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
 
 def _dask_run(client, auditor, store, run_id, targets, stats, progress, cfg, rules_dir, extra, out_dir):
     from ..pipeline import BUNDLED
-    from ..store.dask_batch import WorkerSpec, run_dask
+    from ..store.dask_batch import run_dask, spec_for
     meta = click.get_current_context().meta
     model = None if meta.get("auditor.rules_only") else meta.get("auditor.model", BUNDLED)
-    spec = WorkerSpec(cfg, str(Path(rules_dir).resolve()) if rules_dir else None,
-                      model if model in (None, BUNDLED) else str(Path(model).resolve()),
-                      tuple(sorted(auditor.select)), tuple(sorted(auditor.ignore)), extra=extra,
-                      warc_dir=str(Path(out_dir).resolve()),
-                      warc_info={"operator": cfg.contact, "http-header-user-agent": cfg.agent})
-    run_dask(client, auditor, store, run_id, targets, stats, spec, progress.site,
-             lambda: click.echo("auditor: no Dask worker has joined the scheduler yet; waiting", err=True))
+    run_dask(client, auditor, store, run_id, targets, stats, spec_for(cfg, auditor, rules_dir, model, extra, out_dir),
+             progress.site, lambda: click.echo("auditor: no Dask worker has joined the scheduler yet; waiting", err=True))
 
 
 class _BatchProgress:

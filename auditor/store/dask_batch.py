@@ -12,6 +12,7 @@ folder must be a path every worker can write and the client can read (a shared f
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 import threading
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ class SchedulerUnreachable(RuntimeError):
     """No scheduler answered at the address given."""
 
 
+class SchedulerLost(RuntimeError):
+    """The scheduler went away during the run: the sites stored so far stay, a rerun resumes."""
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """What a worker needs to audit like the client would: plain, picklable data."""
@@ -43,6 +48,16 @@ class WorkerSpec:
     extra: dict = field(default_factory=dict)
     warc_dir: Optional[str] = None      # None: no WARC (--no-warc)
     warc_info: dict = field(default_factory=dict)
+
+
+def spec_for(cfg, auditor, rules_dir, model, extra: dict, out_dir) -> WorkerSpec:
+    """The client's settings for its workers; paths made absolute, since workers may run elsewhere."""
+    def absolute(p):
+        return str(Path(p).resolve()) if p else None
+    return WorkerSpec(cfg, absolute(rules_dir), model if model in (None, "bundled") else absolute(model),
+                      tuple(sorted(auditor.select)), tuple(sorted(auditor.ignore)), extra=extra,
+                      warc_dir=absolute(out_dir),
+                      warc_info={"operator": cfg.contact, "http-header-user-agent": cfg.agent})
 
 
 def host_of(url: str) -> str:
@@ -122,6 +137,15 @@ def audit_group(group: list[Target], spec: WorkerSpec) -> list[tuple[Target, obj
             warc.close()
 
 
+def _failed(auditor, t: Target, e: Exception, spec: WorkerSpec):
+    """The report of a site whose task failed on the cluster, as a local batch reports a site that
+    tripped a bug: an error row, not a stopped run."""
+    from ..model import Error
+    err = Error(t.url, f"the Dask task auditing this host failed: {type(e).__name__}: {' '.join(str(e).split())[:300]}",
+                "a worker died or the task could not run; `--fresh` or a new run audits it again")
+    return auditor.audit_site(t.url, [], [err], extra={**spec.extra, "input": t.columns})
+
+
 # -- on the client --------------------------------------------------------------------------------
 def connect(address: str, timeout: float = 10.0):
     """A distributed Client of the scheduler at `address`, or DaskMissing / SchedulerUnreachable."""
@@ -157,9 +181,17 @@ def run_dask(client, auditor, store, run_id: int, targets, stats: Stats, spec: W
         on_wait()
     # pure=False: a rerun after a kill audits again, rather than reuse a result the cluster still holds
     futures = client.map(audit_group, groups, spec=spec, pure=False)
+    group_of = {f.key: g for f, g in zip(futures, groups)}
     try:
         for fut in as_completed(futures, loop=client.loop):
-            results = fut.result()          # a LocalFault on a worker (its WARC disk full) stops the run
+            try:
+                results = fut.result()      # a LocalFault on a worker (its WARC disk full) stops the run
+            except LocalFault:
+                raise
+            except (concurrent.futures.CancelledError, asyncio.CancelledError, OSError) as e:
+                raise SchedulerLost(f"lost the Dask scheduler ({type(e).__name__}: {e})") from None
+            except Exception as e:          # the task failed (KilledWorker: its worker died, 3 times)
+                results = [(t, _failed(auditor, t, e, spec)) for t in group_of[fut.key]]
             fut.release()
             for t, rep in results:
                 if t.url in done:            # a task run twice (its worker lost after it finished)
