@@ -6,8 +6,9 @@ runner stores a site (one transaction per site). Workers only crawl and analyse:
 every input URL of one host, audited one after the other, so a host is never crawled by two
 workers at once. A task returns plain data (the targets and their SiteReports).
 
-Each task writes its own WARC file under the run's output folder, so on a real cluster that
-folder must be a path every worker can write and the client can read (a shared file system).
+Each worker process writes one WARC file per run into the run's output folder, so on a real
+cluster that folder must be a path every worker can write and the client can read (a shared
+file system); each site's report names the file that holds its evidence.
 """
 from __future__ import annotations
 
@@ -74,67 +75,72 @@ def host_groups(targets) -> list[list[Target]]:
 
 
 # -- on a worker ----------------------------------------------------------------------------------
-_AUDITORS: dict = {}                    # one Auditor per worker process and rule selection
+# A worker process keeps, per run, one event loop in a thread of its own with one Crawler (one
+# connection pool, one per-host gate, one WARC file) and the Auditor: building a crawler costs
+# about 50 ms (TLS contexts), more than crawling a small site. Worker threads hand their task's
+# sites to that loop and wait, so analysis runs one site at a time per process, as in a local batch.
+_RUNNERS: dict = {}
 _BUILD = threading.Lock()
 
 
-class _Serialised:
-    """The process's Auditor for a worker thread: analysis (CPU-bound, under the GIL anyway) one
-    site at a time per process, so worker threads share one spaCy pipeline safely; crawls overlap."""
-    _lock = threading.Lock()
-
-    def __init__(self, auditor):
-        self._auditor = auditor
-
-    def audit_site(self, *a, **kw):
-        with self._lock:
-            return self._auditor.audit_site(*a, **kw)
-
-
 def _auditor(spec: WorkerSpec):
-    key = (spec.rules_dir, str(spec.model), spec.select, spec.ignore)
-    with _BUILD:
-        if key not in _AUDITORS:
-            from ..pipeline import Auditor
-            _AUDITORS[key] = Auditor(Path(spec.rules_dir) if spec.rules_dir else None, model=spec.model,
-                                     select=list(spec.select), ignore=list(spec.ignore))
-        return _Serialised(_AUDITORS[key])
+    from ..pipeline import Auditor
+    return Auditor(Path(spec.rules_dir) if spec.rules_dir else None, model=spec.model,
+                   select=list(spec.select), ignore=list(spec.ignore))
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")[:60] or "host"
 
 
+class _Runner:
+    def __init__(self, spec: WorkerSpec):
+        import os
+        import socket
+
+        from ..acquire.crawl import Crawler
+        from ..acquire.warc import WarcLog
+        from ..model import now_iso
+        self.auditor = _auditor(spec)
+        self.warc = None
+        if spec.warc_dir and spec.cfg.warc:
+            stamp = re.sub(r"[^0-9]", "", now_iso())[:14]
+            path = (Path(spec.warc_dir) /
+                    f"run-{spec.extra.get('run', 0)}-worker-{_slug(socket.gethostname())}-{os.getpid()}-{stamp}.warc.gz")
+            try:
+                self.warc = WarcLog(path, spec.warc_info)
+            except OSError as e:
+                raise LocalFault(e, str(path)) from e
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="auditor-crawl", daemon=True).start()
+
+        async def make():
+            return Crawler(spec.cfg, self.warc)
+        self.crawler = self.submit(make())
+
+    def submit(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def audit(self, group: list[Target], spec: WorkerSpec):
+        extra = {**spec.extra, "warc": str(self.warc.path)} if self.warc else dict(spec.extra)
+
+        async def go():
+            return [(t, await audit_target(self.auditor, self.crawler, t, extra, spec.include_text)) for t in group]
+        return self.submit(go())
+
+
+def _runner(spec: WorkerSpec) -> _Runner:
+    key = (spec.extra.get("run"), repr(spec.cfg), spec.warc_dir, spec.rules_dir, str(spec.model), spec.select,
+           spec.ignore)
+    with _BUILD:
+        if key not in _RUNNERS:
+            _RUNNERS[key] = _Runner(spec)
+        return _RUNNERS[key]
+
+
 def audit_group(group: list[Target], spec: WorkerSpec) -> list[tuple[Target, object]]:
-    """A Dask task: every site of one host, crawled in turn by one crawler; [(target, SiteReport)]."""
-    from ..acquire.crawl import Crawler
-    from ..acquire.warc import WarcLog
-    from ..model import now_iso
-
-    auditor = _auditor(spec)
-    warc = None
-    extra = dict(spec.extra)
-    if spec.warc_dir and spec.cfg.warc:
-        stamp = re.sub(r"[^0-9]", "", now_iso())[:14]
-        path = Path(spec.warc_dir) / f"line{group[0].line:06d}-{_slug(host_of(group[0].url))}-{stamp}.warc.gz"
-        try:
-            warc = WarcLog(path, spec.warc_info)
-        except OSError as e:
-            raise LocalFault(e, str(path)) from e
-        extra["warc"] = str(path)
-
-    async def go():
-        crawler = Crawler(spec.cfg, warc)
-        try:
-            return [(t, await audit_target(auditor, crawler, t, extra, spec.include_text)) for t in group]
-        finally:
-            await crawler.aclose()
-
-    try:
-        return asyncio.run(go())
-    finally:
-        if warc is not None:
-            warc.close()
+    """A Dask task: every site of one host, crawled in turn; [(target, SiteReport)], plain data."""
+    return _runner(spec).audit(group, spec)
 
 
 def _failed(auditor, t: Target, e: Exception, spec: WorkerSpec):
