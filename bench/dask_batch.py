@@ -1,6 +1,7 @@
 """`auditor batch` locally vs `auditor batch --dask` on a LocalCluster, same list, same politeness.
 
     python bench/dask_batch.py [--sites 200] [--latency 0.1] [--delay 0.5] [--workers 2] [--threads 8]
+                               [--paragraphs 0]
 
 The sites are bench/batch.py's local server (one loopback address per site, a simulated latency
 per request). The local batch runs with --concurrency workers*threads, so both sides have the same
@@ -17,7 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import batch  # noqa: E402
 from batch import ROOT, Server  # noqa: E402
+
+FILLER = ("<p>Patient {i} asked whether stem cell therapy for knee pain is safe; our doctors explain the "
+          "procedure, the recovery time and the costs, and we guarantee results. Call us today.</p>")
 
 
 def run(args, tmp, name, urls, delay, extra=()):
@@ -40,7 +45,11 @@ def main():
     ap.add_argument("--delay", type=float, default=0.5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--paragraphs", type=int, default=0, help="extra paragraphs per page: more analysis per site")
     a = ap.parse_args()
+    if a.paragraphs:
+        filler = "".join(FILLER.format(i=i) for i in range(a.paragraphs)).replace("{", "{{").replace("}", "}}")
+        batch.PAGE = batch.PAGE.replace("</body>", filler + "</body>")
     from distributed import LocalCluster
     server = Server(a.sites + 2, a.latency)
     server.start()
@@ -52,7 +61,8 @@ def main():
         sites = server.urls[:a.sites]
         local = run(a, tmp, "local", sites, a.delay, ("--concurrency", str(slots)))
         dist = run(a, tmp, "dask", sites, a.delay, dask)
-    print(f"{a.sites} sites, latency {a.latency} s, delay {a.delay} s, 3 pages per site, {slots} sites in flight:")
+    print(f"{a.sites} sites, latency {a.latency} s, delay {a.delay} s, 3 pages per site (+{a.paragraphs} "
+          f"paragraphs each), {slots} sites in flight:")
     print(f"  local --concurrency {slots}: {local:.1f} s ({a.sites / local:.1f} sites/s)")
     print(f"  --dask LocalCluster({a.workers} processes x {a.threads} threads): {dist:.1f} s "
           f"({a.sites / dist:.1f} sites/s); local/dask time ratio {local / dist:.2f}")

@@ -72,6 +72,8 @@ def test_dask_batch_stores_what_a_local_batch_stores(tmp_path, cluster):
     print(f"{N + 1} sites: local {t1 - t0:.1f} s, --dask LocalCluster(2) {t2 - t1:.1f} s")
     assert local.returncode == 3, local.stderr.decode()[-2000:]          # some fixture sites fail by design
     assert dask.returncode == 3, dask.stderr.decode()[-2000:]
+    said = dask.stderr.decode().strip().splitlines()                    # no log or traceback of distributed
+    assert len(said) == 1 and said[0].startswith("auditor: run 1: 25 sites (") and "failed); reports in" in said[0], said
     ls, lp, lf, _ = _content(tmp_path / "local" / "auditor.db")
     ds, dp, df, warcs = _content(tmp_path / "dask" / "auditor.db")
     assert len(ls) == N + 1 and len(lf) > N

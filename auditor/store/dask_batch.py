@@ -159,6 +159,9 @@ def connect(address: str, timeout: float = 10.0):
         from distributed import Client
     except ImportError:
         raise DaskMissing("--dask needs the optional extra: pip install 'auditor[dask]'") from None
+    import logging
+    # distributed logs its reconnection attempts and tracebacks on stderr; the batch says one line
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     try:
         return Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
@@ -195,7 +198,8 @@ def run_dask(client, auditor, store, run_id: int, targets, stats: Stats, spec: W
             except LocalFault:
                 raise
             except (concurrent.futures.CancelledError, asyncio.CancelledError, OSError) as e:
-                raise SchedulerLost(f"lost the Dask scheduler ({type(e).__name__}: {e})") from None
+                why = " ".join(str(e).split())[:200]
+                raise SchedulerLost(f"lost the Dask scheduler ({type(e).__name__}: {why})") from None
             except Exception as e:          # the task failed (KilledWorker: its worker died, 3 times)
                 results = [(t, _failed(auditor, t, e, spec)) for t in group_of[fut.key]]
             fut.release()
