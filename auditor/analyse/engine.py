@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..model import Cue, Finding, Mitigation, Page, Suppressed, severity_rank
+from . import segments
 from .candidates import propose
 from .compiled import CompiledRules
 from .decide import decide
@@ -71,6 +72,16 @@ class Engine:
         """Findings of one page. The engine's judge decides unless `judge` says otherwise
         (None: the rules alone, as the rule examples are checked)."""
         judge = self.judge if judge is _DEFAULT else judge
+        if len(page.text) > segments.SEGMENT_CHARS:
+            # a very long page in pieces: memory grows with tokens held at once (segments.py)
+            out, seen, pool = Analysis(), set(), {}
+            for a, b in segments.cuts(page):
+                segments.merge(out, self._analyse(segments.sub_page(page, a, b), assume_voice, judge), a, seen, pool)
+            out.findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.category))
+            return out
+        return self._analyse(page, assume_voice, judge)
+
+    def _analyse(self, page: Page, assume_voice: bool, judge) -> Analysis:
         st, matches = self.state(page, assume_voice)
         out = Analysis(signals=st.signals)
         hits = self.rule_hits(st, matches["targets"])
