@@ -232,8 +232,11 @@ class _AuditRecord:
               help="A folder of rule files to use instead of the bundled rules.")
 @_selection_options
 @_judge_options
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes that analyse the fetched sites [default: the number of cores]; fetching and "
+                   "per-host politeness stay in one process, the store and its order do not change.")
 def batch(input_file, db, concurrency, fresh, dask_address, formats, quiet, verbose, rules_dir, select_ids, ignore_ids,
-          config_path, ignore_robots, max_bytes, **kw):
+          config_path, ignore_robots, max_bytes, workers, **kw):
     """Audit every site listed in INPUT_FILE, resumably, into the store.
 
     INPUT_FILE is one URL per line (blank lines and # comments ignored) or a CSV with a `url`
@@ -285,11 +288,21 @@ def batch(input_file, db, concurrency, fresh, dask_address, formats, quiet, verb
         _fail(f"cannot create or lock the store {db_path}: {describe(e, str(lock.path))}")
     try:
         _batch_run(db_path, path, total, rules_dir, (config_path, select_ids, ignore_ids), cfg, fmts, fresh,
-                   concurrency, quiet, verbose, client)
+                   concurrency, quiet, verbose, client, workers)
     finally:
         lock.release()
         if client is not None:
             client.close()
+
+
+def _analysis_pool(auditor, rules_dir, workers):
+    """The process pool that analyses crawled sites (workers.py), its pipeline built once per worker."""
+    from functools import partial
+    from ..workers import Pool, build, cores
+    meta = click.get_current_context().meta      # --model / --rules-only, as _load_auditor read them
+    model = None if meta.get("auditor.rules_only") else meta.get("auditor.model", "bundled")
+    return Pool(auditor, partial(build, rules_dir, model, sorted(auditor.select), sorted(auditor.ignore)),
+                workers or cores())
 
 
 def _dask_client(address):
@@ -301,7 +314,7 @@ def _dask_client(address):
 
 
 def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, concurrency, quiet, verbose,
-               client=None):
+               client=None, workers=None):
     import asyncio
 
     from ..acquire.crawl import Crawler
@@ -341,12 +354,16 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
     show = not quiet and sys.stderr.isatty()
     progress = _BatchProgress(stats, show, verbose)
 
+    pool = _analysis_pool(auditor, rules_dir, workers)
+
     async def go():
         crawler = Crawler(cfg, warc)
         try:
-            await run_batch(auditor, crawler, store, run_id, targets, stats, concurrency, progress.site, extra=extra)
+            await run_batch(auditor, crawler, store, run_id, targets, stats, concurrency, progress.site, extra=extra,
+                            executor=pool._executor() if pool.workers > 1 else None)
         finally:
             await crawler.aclose()
+            pool.close()
 
     from ..store.dask_batch import SchedulerLost
     interrupted, fault, lost = False, None, None
