@@ -1,5 +1,6 @@
 """batch --workers: the analysis in a process pool stores exactly what one process stores."""
 import csv
+import json
 import sqlite3
 
 from conftest import run_cli
@@ -37,3 +38,26 @@ def test_batch_with_two_workers_stores_what_one_worker_stores(tmp_path):
     a, b = _content(tmp_path / "one" / "auditor.db"), _content(tmp_path / "two" / "auditor.db")
     assert len(a[0]) == N and a[2], "the fixture should give sites and findings"
     assert a == b
+
+
+def _timeless(value):
+    """A parsed report without the times of the run and the names of its WARC files."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items()
+                if k not in ("warc", "warc_record_id", "audited_at", "fetched_at", "seconds")}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+def test_audit_with_two_workers_reports_what_one_worker_reports(tmp_path):
+    with ManySites(6) as many:
+        args = ["audit", *many.urls, *COMMON[:11], "-q", "--format", "json"]
+        one = run_cli(*args, "--output-dir", tmp_path / "one", "--workers", "1")
+        two = run_cli(*args, "--output-dir", tmp_path / "two", "--workers", "2")
+    assert one.returncode == 3, one.stderr.decode()[-2000:]          # sites 3 and 5 fail by design
+    assert two.returncode == 3, two.stderr.decode()[-2000:]
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    assert any(p["findings"] for r in a for p in r["pages"]), "the fixture should give findings"
+    assert [r["target"] for r in a] == many.urls
+    assert _timeless(a) == _timeless(b)
