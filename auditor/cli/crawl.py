@@ -379,6 +379,8 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
             await crawler.aclose()
             pool.close()
 
+    from concurrent.futures import BrokenExecutor
+
     from ..store.dask_batch import SchedulerLost
     interrupted, fault, lost = False, None, None
     with progress:
@@ -393,6 +395,11 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
             fault = e
         except SchedulerLost as e:
             lost = e
+        except BrokenExecutor:
+            click.echo(f"auditor: an analysis worker process died (killed, or out of memory); "
+                       f"{len(store.done_urls(run_id))} of {total} sites are saved in run {run_id}. Run the same "
+                       f"command again to resume (--workers 1 analyses in this process).", err=True)
+            sys.exit(2)
     if lost is not None:
         click.echo(f"auditor: {lost}; {len(store.done_urls(run_id))} of {total} sites are saved in run {run_id}. "
                    f"Start the scheduler again and run the same command to resume.", err=True)

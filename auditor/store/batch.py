@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 import re
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -216,6 +217,8 @@ async def audit_target(auditor, crawler, t: Target, extra: Optional[dict] = None
             return await asyncio.get_running_loop().run_in_executor(
                 executor, _audit_in_worker, t.url, docs, errors, include_text, site_extra)
         return auditor.audit_site(t.url, docs, errors, include_text=include_text, extra=site_extra)
+    except BrokenExecutor:
+        raise           # a worker process died (killed, Ctrl-C): the run's fault; the site stays unfinished
     except Exception as e:
         return auditor.audit_site(t.url, [], [*errors, internal_error(t.url, e)], extra=site_extra)
 
