@@ -32,8 +32,25 @@ def build(rules_dir, model, select=(), ignore=()):
     return Auditor(Path(rules_dir) if rules_dir else None, model=model, select=select, ignore=ignore)
 
 
-def _init(factory):
+def _die_with(parent: int):
+    """End this worker when the command's process dies, even by SIGKILL: an orphaned worker would
+    keep the command's stdout/stderr pipes and its store lock open, so a caller reading its output
+    would hang and a resume would find the store busy."""
+    try:
+        import ctypes
+        import signal
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)               # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):              # not Linux: the pool's own shutdown is all
+        return
+    if os.getppid() != parent:                      # died before the line above took effect
+        os._exit(1)
+
+
+def _init(factory, parent=None):
     global _auditor
+    if parent is not None:
+        _die_with(parent)
     if _auditor is None:
         _auditor = factory()
 
@@ -56,7 +73,7 @@ class Pool:
             ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             _auditor = self.auditor if ctx.get_start_method() == "fork" else None
             self._ex = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init,
-                                           initargs=(self.factory,))
+                                           initargs=(self.factory, os.getpid()))
         return self._ex
 
     def ordered(self, fn: Callable, items: Iterable, local: Callable = lambda item: False) -> Iterator:

@@ -5,8 +5,9 @@
 A local server (one asyncio loop, one listening socket per site on its own loopback address
 127.0.x.y, so every site is its own host) answers every request after a simulated latency. Each
 batch runs as a child process, which reports its own peak RSS. The ideal rate is what the
-politeness settings allow: each of the `concurrency` workers can make one request per
-(latency + delay) seconds, since a host gets one request at a time, spaced by the delay.
+politeness settings allow: a host gets one request at a time, spaced by the delay, and a site is
+4 requests of which the first (robots.txt) has no delay before it, so each of the `concurrency`
+workers makes 4 requests per (4 * latency + 3 * delay) seconds (as bench/run.py batch).
 """
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def main():
     if a.child:
         return child(a)
     print(f"latency {a.latency} s, delay {a.delay} s, concurrency {a.concurrency}, 3 pages per site")
-    ideal = a.concurrency / (a.latency + a.delay)
+    ideal = a.concurrency * 4 / (4 * a.latency + 3 * a.delay)
     for n in a.sites:
         server = Server(n, a.latency)
         server.start()

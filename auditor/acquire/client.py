@@ -28,7 +28,8 @@ import httpx
 from ..config import CrawlConfig
 from ..model import now_iso
 from .fetch import Decoder, TooLarge
-from .netguard import Guard, GuardedTransport, Refused
+from .netguard import Guard, Refused
+from .pools import PerHostTransport
 from .robots import Robots
 from .urls import normalise, same_site
 from .warc import WarcLog
@@ -106,9 +107,10 @@ class Fetcher:
         self.gate = HostGate()
         self.guard = guard or Guard()
         self.robots = Robots(cfg, self)
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        # one fetch at a time per host: a host's own pool needs a connection or two (pools.py)
+        limits = httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=5.0)
         self.client = httpx.AsyncClient(
-            follow_redirects=False, transport=transport or GuardedTransport(self.guard, limits), trust_env=False,
+            follow_redirects=False, transport=transport or PerHostTransport(self.guard, limits), trust_env=False,
             timeout=httpx.Timeout(cfg.request_timeout, connect=cfg.connect_timeout, read=cfg.read_timeout),
             headers={"User-Agent": cfg.agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
                      "Accept-Encoding": "gzip, deflate, br"},

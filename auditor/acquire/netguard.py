@@ -167,10 +167,13 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     built is replaced by one made the same way with the backend added; no proxies are used.
     """
 
-    def __init__(self, guard: Guard, limits: httpx.Limits, inner: Optional[httpcore.AsyncNetworkBackend] = None):
-        super().__init__(limits=limits, trust_env=False)
+    def __init__(self, guard: Guard, limits: httpx.Limits, inner: Optional[httpcore.AsyncNetworkBackend] = None,
+                 ssl_context=None):
+        # building an SSL context loads the CA bundle (tens of ms): a pool per host shares one
+        ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry, network_backend=GuardedBackend(guard, inner))

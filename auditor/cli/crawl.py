@@ -27,8 +27,11 @@ from . import (FORMATS, _auditor_for, _categories, _crawl_config, _crawl_options
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite store [default: OUTPUT_DIR/auditor.db].")
 @_selection_options
 @_judge_options
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes that analyse the crawled sites, one site each [default: the number of cores, at "
+                   "most one per URL]; the report's order does not change.")
 def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, db, select_ids, ignore_ids, config_path,
-          ignore_robots, max_bytes, **kw):
+          ignore_robots, max_bytes, workers, **kw):
     """Crawl and audit sites: each URL's page plus up to --max-pages same-site pages.
 
     Every request and response is kept in a WARC file under --output-dir; `auditor scan` of that
@@ -67,7 +70,7 @@ def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, db, select
         _writable_dir(cfg.output_dir, "--output-dir")
     auditor = _auditor_for(rules_dir, config_path, select_ids, ignore_ids)
     recorder = _AuditRecord(_db_path(db, cfg.output_dir))      # a --db that is not a store fails here
-    reports, partial = _run_audit(auditor, list(urls), cfg, include_text, quiet)
+    reports, partial = _run_audit(auditor, list(urls), cfg, include_text, quiet, rules_dir, workers)
     reports = recorder.write(auditor, list(urls), reports, cfg, quiet)
     _write_reports(FORMATTERS[fmt], reports, output, _rule_info(auditor))
     worst = max((severity_rank(f.severity) for r in reports for f in r.findings()), default=-1)
@@ -77,10 +80,21 @@ def audit(urls, fmt, output, fail_on, include_text, rules_dir, quiet, db, select
         sys.exit(3)
 
 
-def _run_audit(auditor, urls, cfg, include_text, quiet):
+def _analyse_site(auditor, item):
+    """One crawled site's report (in a worker process with --workers > 1); a bug met on the site is
+    its error, not the run's."""
+    url, docs, errors, extra, include_text = item
+    try:
+        return auditor.audit_site(url, docs, errors, include_text=include_text, extra=extra)
+    except Exception as e:
+        return auditor.audit_site(url, [], [*errors, internal_error(url, e)], extra=extra)
+
+
+def _run_audit(auditor, urls, cfg, include_text, quiet, rules_dir=None, workers=None):
     import asyncio
     from ..acquire.crawl import Crawler
     from ..acquire.warc import WarcLog
+    from ..workers import cores
     warc_path = Path(cfg.output_dir) / f"auditor-{_stamp()}.warc.gz"
 
     def stop(e):
@@ -129,19 +143,19 @@ def _run_audit(auditor, urls, cfg, include_text, quiet):
         if not is_local(e):
             raise
         stop(e)
-    reports, partial = [], False
+    items = []
     for url, (docs, errors, info) in zip(urls, results):
         info = {k: v for k, v in info.items() if k != "skipped"} | {"skipped_links": len(info.get("skipped", []))}
         extra = {"crawl": info, "robots": "obeyed" if cfg.obey_robots else "IGNORED (--ignore-robots)",
                  "user_agent": cfg.agent}
         if warc:
             extra["warc"] = str(warc_path)
-        try:
-            rep = auditor.audit_site(url, docs, errors, include_text=include_text, extra=extra)
-        except Exception as e:
-            rep = auditor.audit_site(url, [], [*errors, internal_error(url, e)], extra=extra)
-        partial = partial or bool(rep.errors)
-        reports.append(rep)
+        items.append((url, docs, errors, extra, include_text))
+    reports, partial = [], False
+    with _analysis_pool(auditor, rules_dir, min(workers or cores(), len(items))) as pool:
+        for _, rep in pool.ordered(_analyse_site, items):
+            partial = partial or bool(rep.errors)
+            reports.append(rep)
     if warc and not quiet:
         click.echo(f"auditor: evidence archived in {warc_path}", err=True)
     return reports, partial
@@ -232,8 +246,11 @@ class _AuditRecord:
               help="A folder of rule files to use instead of the bundled rules.")
 @_selection_options
 @_judge_options
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes that analyse the fetched sites [default: the number of cores]; fetching and "
+                   "per-host politeness stay in one process, the store and its order do not change.")
 def batch(input_file, db, concurrency, fresh, dask_address, formats, quiet, verbose, rules_dir, select_ids, ignore_ids,
-          config_path, ignore_robots, max_bytes, **kw):
+          config_path, ignore_robots, max_bytes, workers, **kw):
     """Audit every site listed in INPUT_FILE, resumably, into the store.
 
     INPUT_FILE is one URL per line (blank lines and # comments ignored) or a CSV with a `url`
@@ -285,11 +302,21 @@ def batch(input_file, db, concurrency, fresh, dask_address, formats, quiet, verb
         _fail(f"cannot create or lock the store {db_path}: {describe(e, str(lock.path))}")
     try:
         _batch_run(db_path, path, total, rules_dir, (config_path, select_ids, ignore_ids), cfg, fmts, fresh,
-                   concurrency, quiet, verbose, client)
+                   concurrency, quiet, verbose, client, workers)
     finally:
         lock.release()
         if client is not None:
             client.close()
+
+
+def _analysis_pool(auditor, rules_dir, workers=None):
+    """The process pool that analyses crawled sites (workers.py), its pipeline built once per worker."""
+    from functools import partial
+    from ..workers import Pool, build, cores
+    meta = click.get_current_context().meta      # --model / --rules-only, as _load_auditor read them
+    model = None if meta.get("auditor.rules_only") else meta.get("auditor.model", "bundled")
+    return Pool(auditor, partial(build, rules_dir, model, sorted(auditor.select), sorted(auditor.ignore)),
+                workers or cores())
 
 
 def _dask_client(address):
@@ -301,7 +328,7 @@ def _dask_client(address):
 
 
 def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, concurrency, quiet, verbose,
-               client=None):
+               client=None, workers=None):
     import asyncio
 
     from ..acquire.crawl import Crawler
@@ -341,12 +368,18 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
     show = not quiet and sys.stderr.isatty()
     progress = _BatchProgress(stats, show, verbose)
 
+    pool = _analysis_pool(auditor, rules_dir, workers)
+
     async def go():
         crawler = Crawler(cfg, warc)
         try:
-            await run_batch(auditor, crawler, store, run_id, targets, stats, concurrency, progress.site, extra=extra)
+            await run_batch(auditor, crawler, store, run_id, targets, stats, concurrency, progress.site, extra=extra,
+                            executor=pool._executor() if pool.workers > 1 else None)
         finally:
             await crawler.aclose()
+            pool.close()
+
+    from concurrent.futures import BrokenExecutor
 
     from ..store.dask_batch import SchedulerLost
     interrupted, fault, lost = False, None, None
@@ -362,6 +395,11 @@ def _batch_run(db_path, path, total, rules_dir, selection, cfg, fmts, fresh, con
             fault = e
         except SchedulerLost as e:
             lost = e
+        except BrokenExecutor:
+            click.echo(f"auditor: an analysis worker process died (killed, or out of memory); "
+                       f"{len(store.done_urls(run_id))} of {total} sites are saved in run {run_id}. Run the same "
+                       f"command again to resume (--workers 1 analyses in this process).", err=True)
+            sys.exit(2)
     if lost is not None:
         click.echo(f"auditor: {lost}; {len(store.done_urls(run_id))} of {total} sites are saved in run {run_id}. "
                    f"Start the scheduler again and run the same command to resume.", err=True)

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 import re
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -145,8 +146,12 @@ class Stats:
 
 async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats: Stats,
                     concurrency: int = 16, on_site: Optional[Callable] = None, include_text: bool = False,
-                    extra: Optional[dict] = None):
-    """Audit every target not yet in the run; each finished site is committed at once."""
+                    extra: Optional[dict] = None, executor=None):
+    """Audit every target not yet in the run; each finished site is committed at once.
+
+    With an executor (workers.Pool's process pool), each site's analysis runs in a worker process,
+    so the event loop keeps fetching while pages are analysed; fetching, politeness and the store
+    stay here, in this one process."""
     done = store.done_urls(run_id)
     queue: asyncio.Queue = asyncio.Queue(maxsize=concurrency * 2)
 
@@ -167,7 +172,7 @@ async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats:
             t = await queue.get()
             if t is None:
                 return
-            rep = await audit_target(auditor, crawler, t, extra, include_text, page_seen)
+            rep = await audit_target(auditor, crawler, t, extra, include_text, page_seen, executor)
             store_site(store, auditor, run_id, t, rep, stats, on_site)
 
     # the first failure that is not a site's (a local fault, a bug in the store) cancels the rest,
@@ -194,7 +199,7 @@ async def run_batch(auditor, crawler, store: Store, run_id: int, targets, stats:
 
 
 async def audit_target(auditor, crawler, t: Target, extra: Optional[dict] = None, include_text: bool = False,
-                       page_seen: Optional[Callable] = None):
+                       page_seen: Optional[Callable] = None, executor=None):
     """One site of a batch, crawled and analysed: its SiteReport (not yet stored). The local runner
     and the Dask workers (dask_batch.py) both audit a site with this."""
     # a bug met on one site (in the crawler, the extractor or the engine) is that site's
@@ -208,9 +213,19 @@ async def audit_target(auditor, crawler, t: Target, extra: Optional[dict] = None
     info = {k: v for k, v in info.items() if k != "skipped"} | {"skipped_links": len(info.get("skipped", []))}
     site_extra = {"crawl": info, **(extra or {}), "input": t.columns}
     try:
+        if executor is not None:
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, _audit_in_worker, t.url, docs, errors, include_text, site_extra)
         return auditor.audit_site(t.url, docs, errors, include_text=include_text, extra=site_extra)
+    except BrokenExecutor:
+        raise           # a worker process died (killed, Ctrl-C): the run's fault; the site stays unfinished
     except Exception as e:
         return auditor.audit_site(t.url, [], [*errors, internal_error(t.url, e)], extra=site_extra)
+
+
+def _audit_in_worker(url, docs, errors, include_text, site_extra):
+    from .. import workers
+    return workers._auditor.audit_site(url, docs, errors, include_text=include_text, extra=site_extra)
 
 
 def store_site(store: Store, auditor, run_id: int, t: Target, rep, stats: Stats, on_site: Optional[Callable] = None):
