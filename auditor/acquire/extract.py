@@ -13,7 +13,10 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bs4 import Tag
 
 from ..model import Block, Document, Page
 from .css import HiddenRules, declarations, hidden_rules
@@ -96,6 +99,8 @@ class _Builder:
 
         An explicit stack, not recursion: a hostile page may nest 100,000 elements. Each frame is
         (children left, kind, region, whether the element is a block that ends a segment)."""
+        # bs4 is imported here, not at the top: scanning plain text should not pay for it
+        from bs4 import Comment, Doctype, NavigableString, ProcessingInstruction, Tag
         stack = [(iter(root.children), kind, region, False)]
         while stack:
             children, kind, region, block = stack[-1]
@@ -132,6 +137,7 @@ _END = object()
 
 
 def html_to_page(html: str, url: str) -> Page:
+    from bs4 import BeautifulSoup
     soup = BeautifulSoup(html, "lxml")
     b = _Builder()
     title = None

