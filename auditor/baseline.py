@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .model import SiteReport
 from .review import review_key
-from .score import band, score_findings, site_score
+from .score import band, score_findings, selling_of, site_score
 
 
 class BaselineError(ValueError):
@@ -51,7 +51,7 @@ def apply(report: SiteReport, known: set[tuple[str, str]], scoring: dict, weight
             dropped += len(p.findings) - len(kept)
             voice = p.breakdown.get("voice")
             p.findings = kept
-            p.score, p.breakdown = score_findings(kept, p.mitigations, scoring, weights)
+            p.score, p.breakdown = score_findings(kept, p.mitigations, scoring, weights, selling_of(p))
             p.breakdown["voice"] = voice
             p.band = band(p.score, scoring)
     if dropped:

@@ -76,7 +76,8 @@ class Auditor:
         if self.select or self.ignore:
             an.findings = [f for f in an.findings if self.selected(f.rule, f.category)]
             an.suppressed = [s for s in an.suppressed if self.selected(s.rule, s.category)]
-        score, breakdown = score_findings(an.findings, an.mitigations, self.rules.scoring, self.weights)
+        score, breakdown = score_findings(an.findings, an.mitigations, self.rules.scoring, self.weights,
+                                          an.signals.get("selling"))
         breakdown["voice"] = an.signals.get("voice_counts")
         return PageResult(url=pg.url, title=pg.title, score=score, band=band(score, self.rules.scoring),
                           findings=an.findings, suppressed=an.suppressed, mitigations=an.mitigations,

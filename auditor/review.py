@@ -12,7 +12,7 @@ import re
 from typing import Optional
 
 from .model import PageResult, SiteReport
-from .score import band, score_findings, site_score
+from .score import band, score_findings, selling_of, site_score
 
 DECISIONS = ("confirmed", "dismissed")
 _WS = re.compile(r"\W+")
@@ -74,7 +74,7 @@ def apply(report: SiteReport, site: str, decisions: dict[str, dict], scoring: di
 
 def _rescore_page(p: PageResult, scoring: dict, weights: dict) -> None:
     voice = p.breakdown.get("voice") if isinstance(p.breakdown, dict) else None
-    p.score, p.breakdown = score_findings(p.findings, p.mitigations, scoring, weights)
+    p.score, p.breakdown = score_findings(p.findings, p.mitigations, scoring, weights, selling_of(p))
     if voice is not None:
         p.breakdown["voice"] = voice
     p.band = band(p.score, scoring)

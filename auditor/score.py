@@ -5,7 +5,12 @@
                         severe first; the same claim repeated word for word adds nothing)
     category total   = min(sum of its points, category_cap x severity_points[category's worst])
     disclosures      = min(points_each x distinct kinds found, cap)
-    score            = clamp(sum of category totals + page-level points - disclosures, 0, 100)
+    selling          = selling_points x the judge's page-voice probability (the page sells a
+                       treatment rather than warns or reports; none with the rules alone)
+    score            = clamp(sum of category totals + page-level points - disclosures + selling, 0, 100)
+
+The selling term is small (at most selling_points, below any band's width) and exists to rank:
+among pages with the same findings, often none, the one that sells a treatment comes first.
 
 The weights come from the rule data (rules/scoring.yml), not from code. Each Finding and
 Mitigation gets the points it contributed, and the page's breakdown records the totals.
@@ -35,8 +40,9 @@ def band(score: float, scoring: dict) -> str:
 
 
 def score_findings(findings: list[Finding], mitigations: list[Mitigation], scoring: dict,
-                   weights: dict | None = None) -> tuple[float, dict]:
-    """Set .points on each finding and mitigation; return (score, breakdown)."""
+                   weights: dict | None = None, selling: float | None = None) -> tuple[float, dict]:
+    """Set .points on each finding and mitigation; return (score, breakdown). selling: the
+    judge's probability that the page sells a treatment (None: no judge, no selling term)."""
     sev_pts = scoring["severity_points"]
     decay = float(scoring.get("repeat_decay", 0.5))
     cap_factor = float(scoring.get("category_cap", 2.0))
@@ -83,7 +89,11 @@ def score_findings(findings: list[Finding], mitigations: list[Mitigation], scori
     # a disclosure can only take back points that were given
     credit = min(credit, total)
     breakdown["disclosures"] = round(-credit, 2)
-    score = max(0.0, min(100.0, total - credit))
+    sells = 0.0
+    if selling is not None:
+        sells = float(scoring.get("selling_points", 0)) * float(selling)
+        breakdown["selling"] = {"probability": round(float(selling), 3), "points": round(sells, 2)}
+    score = max(0.0, min(100.0, total - credit + sells))
     breakdown["raw"] = round(total, 2)
     return round(score, 1), breakdown
 
@@ -100,5 +110,13 @@ def site_score(pages: list, scoring: dict, weights: dict) -> float:
                 seen.add(fp)
                 pooled.append(f)
     mits = [m for p in pages for m in p.mitigations]
-    score, _ = score_findings([copy.copy(f) for f in pooled], [copy.copy(m) for m in mits], scoring, weights)
+    sold = [selling_of(p) for p in pages if selling_of(p) is not None]
+    score, _ = score_findings([copy.copy(f) for f in pooled], [copy.copy(m) for m in mits], scoring, weights,
+                              max(sold) if sold else None)
     return score
+
+
+def selling_of(page) -> float | None:
+    """The page-voice probability a page's score was given (kept in its breakdown), or None."""
+    sel = page.breakdown.get("selling") if isinstance(getattr(page, "breakdown", None), dict) else None
+    return sel.get("probability") if isinstance(sel, dict) else None

@@ -181,3 +181,32 @@ def test_a_corpus_without_claims_cannot_train_and_says_why_in_one_line(tmp_path)
     assert r.returncode == 2 and "Traceback" not in err and not (tmp_path / "m.json.gz").exists()
     assert err.splitlines()[-1].startswith(f"auditor: cannot train on {tmp_path}: a judge needs both claims "
                                            "and non-claims")
+
+
+def test_the_page_voice_orders_pages_without_findings_and_is_accounted_for(tmp_path):
+    """Two pages with no finding: the one that sells ranks above the one that warns, by the
+    selling term alone (selling_points x the judge's page voice), recorded in the breakdown;
+    with the rules alone there is no such term."""
+    sells = tmp_path / "sells.txt"
+    sells.write_text("Book your consultation today. Our clinic offers stem cell treatments for knees "
+                     "and backs. Call our friendly team to schedule your visit and ask about pricing.\n",
+                     encoding="utf-8")
+    warns = tmp_path / "warns.txt"
+    warns.write_text("Consumer alert. Regulators advise patients to be careful with clinics that sell "
+                     "unapproved stem cell products. Report concerns to the health authority.\n",
+                     encoding="utf-8")
+    r = run_cli("scan", "--format", "jsonl", str(sells), str(warns))
+    assert r.returncode == 0, r.stderr
+    a, b = [json.loads(line) for line in r.stdout.splitlines()]
+    scoring_points = 1.0                       # rules/scoring.yml selling_points
+    for rep in (a, b):
+        page = rep["pages"][0]
+        assert page["findings"] == []
+        sel = page["breakdown"]["selling"]
+        assert sel["points"] == round(scoring_points * sel["probability"], 2)
+        assert rep["score"] == page["score"] == round(sel["points"], 1)
+    assert a["pages"][0]["breakdown"]["selling"]["probability"] > b["pages"][0]["breakdown"]["selling"]["probability"]
+    assert a["score"] > b["score"] and a["band"] == b["band"] == "low"
+    plain = run_cli("scan", "--rules-only", "--format", "jsonl", str(sells))
+    page = json.loads(plain.stdout)["pages"][0]
+    assert "selling" not in page["breakdown"] and page["score"] == 0

@@ -1,10 +1,11 @@
 """The judge's real bar: cross-validated by site on ../shared/devset (trafilatura-style eval gate).
 
 `auditor evaluate` trains a judge per fold without the held-out sites and audits them. These floors
-pin the figures reached (2026-12-03: F1 0.517, precision 0.574, recall 0.470, AUC 0.860, macro F1
-0.513; the rules alone 0.426, 0.538, 0.353, 0.715, 0.450), a little below, so that a regression
-fails. They are below the issue's targets (F1 0.58, precision 0.65, AUC 0.90): raising them is the
-work that remains. Lowering one is a conscious act.
+pin the figures reached (2026-12-04: F1 0.517, precision 0.574, recall 0.470, AUC 0.918 since the
+page-voice term of the score, 0.860 before; macro F1 0.513; the rules alone 0.426, 0.538, 0.353,
+0.715, 0.450), a little below, so that a regression fails. The AUC floor is the issue's target
+(0.90); F1 and precision are below theirs (0.58, 0.65): raising them is the work that remains.
+Lowering one is a conscious act.
 """
 import json
 
@@ -14,7 +15,7 @@ from conftest import run_cli
 
 pytest.importorskip("sklearn", reason="the judge is trained per fold: needs scikit-learn")
 
-FLOORS = {"f1": 0.50, "precision": 0.56, "auc": 0.84, "macro_f1": 0.48}
+FLOORS = {"f1": 0.50, "precision": 0.56, "auc": 0.90, "macro_f1": 0.48}
 RULES_ONLY = {"f1": 0.42, "precision": 0.53, "auc": 0.70}
 
 

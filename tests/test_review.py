@@ -118,14 +118,15 @@ def test_decisions_survive_a_reaudit_of_a_changed_site(reviewed):
 
 
 def test_dismissed_finding_leaves_the_score_but_stays_listed(reviewed, auditor):
-    from auditor.score import score_findings
+    from auditor.score import score_findings, selling_of
     a2 = reviewed["audit2"]
     page_a = next(p for p in a2["pages"] if p["url"].endswith("/a"))
     assert [(f["text"], f["review"]["reason"]) for f in page_a["dismissed_by_review"]] == \
         [(REV, "mild hype, not a cure claim")]
     assert all(f["text"] != REV for f in page_a["findings"])
     page = report_from_dict(a2).pages[[p["url"] for p in a2["pages"]].index(page_a["url"])]
-    expect, _ = score_findings(page.findings, page.mitigations, auditor.rules.scoring, auditor.weights)
+    expect, _ = score_findings(page.findings, page.mitigations, auditor.rules.scoring, auditor.weights,
+                               selling_of(page))
     assert page_a["score"] == expect
     h = reviewed["history2"][-1]
     assert h["score"] == a2["score"] < h["machine_score"]               # the store keeps both
