@@ -1,6 +1,7 @@
 """--select / --ignore / --baseline (as ruff and bandit), `rules show` and `rules --json`, and the
 terminal summary on a terminal and piped, through the real CLI."""
 import json
+import re
 import os
 import sys
 
@@ -68,7 +69,9 @@ def test_baseline_reports_only_new_findings(tmp_path):
     page.write_text("Our stem cell therapy is a revolutionary approach. Satisfaction guaranteed.\n", encoding="utf-8")
     quiet = run_cli("scan", "-f", "json", "--baseline", base, "--fail-on", "low", page)
     assert quiet.returncode == 0 and json.loads(quiet.stdout)["pages"][0]["findings"] == []
-    assert json.loads(quiet.stdout)["score"] == 0
+    left = json.loads(quiet.stdout)
+    # nothing new: only the page-voice term (at most 1 point) is left of the score
+    assert left["score"] == round(left["pages"][0]["breakdown"].get("selling", {}).get("points", 0.0), 1) <= 1
     (tmp_path / "junk.json").write_text("{not json", encoding="utf-8")
     r = run_cli("scan", "--baseline", tmp_path / "junk.json", page)
     assert r.returncode == 2 and "not a JSON report" in r.stderr.decode()
@@ -106,7 +109,7 @@ def test_terminal_summary_is_plain_when_piped_and_coloured_on_a_terminal(tmp_pat
     sample = json.loads(run_cli("scan", "-f", "json", SAMPLE).stdout)          # the same page, as JSON
     n = len(sample["pages"][0]["findings"])
     assert n > 1 and f"score {sample['score']:g} ({sample['band']}), {n} findings" in piped
-    assert "score 0 (low), 0 findings" in piped
+    assert re.search(r"score (0|0\.[0-9]|1) \(low\), 0 findings", piped)   # at most the page-voice point
     small = json.loads(run_cli("scan", "-f", "json", two).stdout)
     assert f"score {small['score']:g} (low), 1 finding: guarantee 1" in piped     # plurals agree
     assert "(1 match dismissed by context" in piped and " 1 matches" not in piped
