@@ -110,7 +110,7 @@ def site_score(pages: list, scoring: dict, weights: dict) -> float:
                 seen.add(fp)
                 pooled.append(f)
     mits = [m for p in pages for m in p.mitigations]
-    sold = [selling_of(p) for p in pages if selling_of(p) is not None]
+    sold = [v for v in map(selling_of, pages) if v is not None]
     score, _ = score_findings([copy.copy(f) for f in pooled], [copy.copy(m) for m in mits], scoring, weights,
                               max(sold) if sold else None)
     return score

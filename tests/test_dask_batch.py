@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, store_content
 from siteserver import ManySites
 
 distributed = pytest.importorskip("distributed", reason="the optional extra auditor[dask] is not installed "
@@ -47,18 +47,6 @@ def _urls(many):
     return [*many.urls, many.urls[0] + "a"]
 
 
-def _content(db):
-    """The store's content without times, run ids and WARC names: sites, pages, findings."""
-    con = sqlite3.connect(db)
-    sites = sorted(con.execute("SELECT line, url, input_json, status, score, band, error FROM sites").fetchall())
-    pages = sorted(con.execute("SELECT s.url, p.url, p.status, p.sha256, p.title, p.score FROM pages p "
-                               "JOIN sites s ON s.id = p.site_id").fetchall())
-    findings = sorted(con.execute("SELECT s.url, f.rule, f.category, f.severity, f.text, f.start, f.\"end\" "
-                                  "FROM findings f JOIN sites s ON s.id = f.site_id").fetchall())
-    warcs = [r[0] for r in con.execute("SELECT json_extract(report_json, '$.warc') FROM sites")]
-    con.close()
-    return sites, pages, findings, warcs
-
 
 def test_dask_batch_stores_what_a_local_batch_stores(tmp_path, cluster):
     with ManySites(N) as many:
@@ -74,8 +62,8 @@ def test_dask_batch_stores_what_a_local_batch_stores(tmp_path, cluster):
     assert dask.returncode == 3, dask.stderr.decode()[-2000:]
     said = dask.stderr.decode().strip().splitlines()                    # no log or traceback of distributed
     assert len(said) == 1 and said[0].startswith("auditor: run 1: 25 sites (") and "failed); reports in" in said[0], said
-    ls, lp, lf, _ = _content(tmp_path / "local" / "auditor.db")
-    ds, dp, df, warcs = _content(tmp_path / "dask" / "auditor.db")
+    ls, lp, lf, _ = store_content(tmp_path / "local" / "auditor.db")
+    ds, dp, df, warcs = store_content(tmp_path / "dask" / "auditor.db")
     assert len(ls) == N + 1 and len(lf) > N
     assert ds == ls
     assert dp == lp

@@ -71,22 +71,26 @@ class PerHostTransport(httpx.AsyncBaseTransport):
             await pool.aclose()
 
 
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A response's stream that marks its host's pool free again once closed (once)."""
+
+    def __init__(self, stream, release):
+        self.stream, self.release = stream, release
+
+    async def __aiter__(self):
+        async for chunk in self.stream:
+            yield chunk
+
+    async def aclose(self):
+        try:
+            await self.stream.aclose()
+        finally:
+            release, self.release = self.release, None
+            if release is not None:
+                release()
+
+
 def _Released(response: httpx.Response, release) -> httpx.Response:
     """The response, whose stream marks its host's pool free again once closed."""
-    stream = response.stream
-    done = []
-
-    class Stream(httpx.AsyncByteStream):
-        async def __aiter__(self):
-            async for chunk in stream:
-                yield chunk
-
-        async def aclose(self):
-            try:
-                await stream.aclose()
-            finally:
-                if not done:
-                    done.append(True)
-                    release()
-    response.stream = Stream()
+    response.stream = _ReleasingStream(response.stream, release)
     return response

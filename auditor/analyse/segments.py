@@ -67,12 +67,12 @@ def merge_signals(into: dict, new: dict) -> dict:
     for k, v in new.items():
         if k not in into:
             into[k] = v
+        elif k == "selling":                      # the page sells if any part of it does
+            into[k] = max(into[k], v)
         elif isinstance(v, bool):
             into[k] = into[k] or v
-        elif isinstance(v, (int, float)) and k not in ("selling",):
+        elif isinstance(v, (int, float)):
             into[k] = into[k] + v
-        elif k == "selling":
-            into[k] = max(into[k], v)
         elif isinstance(v, dict):
             for kk, vv in v.items():
                 into[k][kk] = into[k].get(kk, 0) + vv
@@ -93,10 +93,8 @@ def _share(obj, pool: dict):
             setattr(obj, k, pool.setdefault(v, v))
     v = getattr(obj, "features", None)
     if isinstance(v, list):
-        try:
-            obj.features = pool.setdefault(("features", tuple(v)), v)
-        except TypeError:       # unhashable items: kept as they are
-            pass
+        # features are [name, value] pairs: lists, so the key is made of tuples
+        obj.features = pool.setdefault(("features", tuple(map(tuple, v))), v)
     return obj
 
 
